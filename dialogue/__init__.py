@@ -1,0 +1,1 @@
+"""The dialogue format shared by data preparation, training and serving."""
