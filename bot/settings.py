@@ -1,0 +1,86 @@
+"""Configuration of the Telegram bot, read from the environment (see ARCHITECTURE.md, section Bot)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+from dialogue.format import CONTEXT_SIZE
+
+TELEGRAM_API_URL = "https://api.telegram.org"
+_DB_PARTS = ("db_user", "db_password", "db_host", "db_port", "db_name")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Required by `python -m bot` (Telegram polling); optional here so that the
+    # terminal chat can reuse the same settings without a token.
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = TELEGRAM_API_URL
+    model_server_url: str = "http://model_server:80"
+
+    # DATABASE_URL wins; else DB_* parts build a PostgreSQL URL; else SQLite.
+    database_url: SecretStr | None = None
+    db_user: str = "postgres"
+    db_password: SecretStr | None = None
+    db_host: str = "db"
+    db_port: int = 5432
+    db_name: str = "user_context"
+    sqlite_path: Path = Path("bot_context.sqlite3")
+    # Start-up retries of SELECT 1, so that compose start order works.
+    db_connect_attempts: int = Field(5, ge=1)
+
+    context_size: int = Field(CONTEXT_SIZE, ge=1)
+
+    asr_backend: Literal["faster-whisper", "google"] = "faster-whisper"
+    asr_model: str = Field("small", description="Whisper size name (hub) or a local CTranslate2 model dir")
+    asr_language: str = "ru"
+    asr_device: str = "cpu"
+    asr_compute_type: str = "int8"
+    asr_threads: int = Field(1, ge=1, description="recognitions running at once")
+
+    voice_max_seconds: int = Field(120, ge=1)
+    voice_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
+    answer_timeout_s: float = Field(60.0, gt=0, description="time the model server may take per answer")
+
+    rate_limit_messages: int = Field(5, ge=1, description="messages a user may send per period")
+    rate_limit_period_s: float = Field(10.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> URL:
+        """Async SQLAlchemy URL (asyncpg / aiosqlite). ``str()`` of it masks the password."""
+        if self.database_url is not None:
+            return _async_driver(make_url(self.database_url.get_secret_value()))
+        if self.model_fields_set & set(_DB_PARTS):
+            return URL.create(
+                "postgresql+asyncpg",
+                username=self.db_user,
+                password=self.db_password.get_secret_value() if self.db_password else None,
+                host=self.db_host,
+                port=self.db_port,
+                database=self.db_name,
+            )
+        return URL.create("sqlite+aiosqlite", database=str(self.sqlite_path))
+
+
+def _async_driver(url: URL) -> URL:
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database backend {backend!r}: use PostgreSQL or SQLite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests reset them with ``get_settings.cache_clear()``."""
+    return Settings()

@@ -1,0 +1,65 @@
+"""Fixtures of the bot tests: real databases (PostgreSQL on 127.0.0.1:5432 and SQLite)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.db import create_engine, upgrade_database
+
+PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("TEST_PG_USER", "postgres")
+
+
+def pg_url(database: str) -> URL:
+    return URL.create("postgresql+asyncpg", username=PG_USER, host=PG_HOST, port=PG_PORT, database=database)
+
+
+@asynccontextmanager
+async def temporary_pg_database() -> AsyncIterator[URL]:
+    """A freshly created, uniquely named PostgreSQL database, dropped afterwards."""
+    name = f"bot_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(pg_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield pg_url(name)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[URL]:
+    async with temporary_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[URL]:
+    """An empty database of each supported kind."""
+    if request.param == "postgresql":
+        async with temporary_pg_database() as url:
+            yield url
+    else:
+        yield URL.create("sqlite+aiosqlite", database=str(tmp_path / "context.sqlite3"))
+
+
+@pytest.fixture
+async def migrated_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await upgrade_database(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

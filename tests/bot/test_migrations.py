@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.db import create_engine, downgrade_database, upgrade_database
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+async def test_upgrade_downgrade_upgrade(database_url: URL) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_database(engine)
+        await upgrade_database(engine)  # idempotent: start-up runs it every time
+        assert "user_context" in await tables(engine)
+        async with engine.connect() as connection:
+            version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        assert version == "0001"
+
+        await downgrade_database(engine, "base")
+        assert "user_context" not in await tables(engine)
+        await upgrade_database(engine)
+        assert "user_context" in await tables(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_postgres_column_is_jsonb(pg_database: URL) -> None:
+    engine = create_engine(pg_database)
+    try:
+        await upgrade_database(engine)
+        async with engine.connect() as connection:
+            types = dict(
+                (
+                    await connection.execute(
+                        text(
+                            "SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_name = 'user_context'"
+                        )
+                    )
+                ).all()
+            )
+        assert types == {
+            "user_id": "bigint",
+            "context": "jsonb",
+            "updated_at": "timestamp with time zone",
+        }
+    finally:
+        await engine.dispose()
+
+
+async def test_alembic_command_line_uses_bot_settings(pg_database: URL) -> None:
+    """The documented manual command: `alembic -c bot/alembic.ini upgrade head`."""
+    env = {**os.environ, "DATABASE_URL": pg_database.render_as_string(hide_password=False)}
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", "bot/alembic.ini", "upgrade", "head"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(pg_database)
+    try:
+        assert "user_context" in await tables(engine)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import Settings, get_settings
+from dialogue.format import CONTEXT_SIZE
+
+ENV_NAMES = (
+    "DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME", "BOT_TOKEN", "CONTEXT_SIZE",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env file
+
+
+def test_defaults_use_embedded_sqlite_and_shared_context_size() -> None:
+    settings = Settings()
+    assert settings.sqlalchemy_url.drivername == "sqlite+aiosqlite"
+    assert settings.context_size == CONTEXT_SIZE
+    assert settings.model_server_url == "http://model_server:80"
+    assert settings.bot_token is None
+
+
+def test_db_parts_build_postgres_url_with_hidden_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "p@ss:word/1")
+    monkeypatch.setenv("DB_HOST", "db.local")
+    url = Settings().sqlalchemy_url
+    assert url.drivername == "postgresql+asyncpg"
+    assert (url.host, url.port, url.database) == ("db.local", 5432, "user_context")
+    assert url.password == "p@ss:word/1"
+    assert "p@ss" not in str(url) and "p@ss" not in repr(Settings())
+
+
+def test_database_url_gets_async_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:secret@h:6543/d")
+    monkeypatch.setenv("DB_HOST", "ignored")
+    url = Settings().sqlalchemy_url
+    assert (url.drivername, url.host, url.port, url.database) == ("postgresql+asyncpg", "h", 6543, "d")
+
+
+def test_token_is_secret_and_settings_cache_resets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123:SECRET")
+    get_settings.cache_clear()
+    settings = get_settings()
+    assert get_settings() is settings
+    assert "SECRET" not in repr(settings)
+    assert settings.bot_token is not None and settings.bot_token.get_secret_value() == "123:SECRET"
+    monkeypatch.setenv("CONTEXT_SIZE", "5")
+    get_settings.cache_clear()
+    assert get_settings().context_size == 5
+    get_settings.cache_clear()
