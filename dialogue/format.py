@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 FIRST_SPEAKER = "@@ПЕРВЫЙ@@"
 SECOND_SPEAKER = "@@ВТОРОЙ@@"
@@ -112,12 +112,10 @@ def serving_prompt(context: Sequence[Turn], query: str, context_size: int = CONT
 class Decoder(Protocol):
     eos_token_id: int | None
 
-    def decode(self, token_ids: list[int], skip_special_tokens: bool = ...) -> str: ...
+    def decode(self, token_ids: Any, skip_special_tokens: bool = ..., **kwargs: Any) -> Any: ...
 
 
-def extract_answer(
-    tokenizer: Decoder, new_token_ids: Sequence[int], pad_token_id: int | None = None
-) -> str:
+def extract_answer(tokenizer: Decoder, new_token_ids: Sequence[int], pad_token_id: int | None = None) -> str:
     """Answer from the tokens generated after the prompt.
 
     Cut at EOS (or padding after it) and at the first speaker tag, since the
@@ -130,7 +128,7 @@ def extract_answer(
         if int(token_id) in stop_ids:
             break
         kept.append(int(token_id))
-    text = tokenizer.decode(kept, skip_special_tokens=True)
+    text = str(tokenizer.decode(kept, skip_special_tokens=True))
     return normalize(text.split(TAG_PREFIX, 1)[0])
 
 

@@ -1,0 +1,28 @@
+"""Prometheus metrics of one app instance (own registry, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServerMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "answer_requests", "POST /answer requests by HTTP status", ["status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "answer_latency_seconds",
+            "POST /answer time from arrival to response",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "generate_batch_size",
+            "Requests answered by one generate call",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "answer_queue_depth", "Requests waiting for generation", registry=self.registry
+        )

@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from dialogue.format import FALLBACK_ANSWER, Turn, extract_answer, serving_prompt
+from model_server.service import ModelService
+from model_server.settings import Settings
+from tests.model_server.conftest import LiveServer, free_port, serve
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model_dir: Path) -> Callable[[list[Turn], str], str]:
+    """What greedy decoding of the bare model answers, computed without the server."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+
+    def answer(context: list[Turn], query: str) -> str:
+        ids = tokenizer(serving_prompt(context, query), return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            out = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=40,
+                repetition_penalty=1.2,
+                no_repeat_ngram_size=2,
+                pad_token_id=tokenizer.eos_token_id,
+            )
+        return extract_answer(tokenizer, out[0, ids.shape[1] :].tolist()) or FALLBACK_ANSWER
+
+    return answer
+
+
+def body(query: str, context: list[Turn] = ()) -> dict:  # type: ignore[assignment]
+    return {"query": query, "context": [{"role": t.role, "text": t.text} for t in context]}
+
+
+def metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert match, f"{name} not in /metrics"
+    return float(match.group(1))
+
+
+def test_health_is_ok_once_loaded(shared_server: LiveServer) -> None:
+    response = httpx.get(f"{shared_server.url}/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_answer_is_the_new_tokens_of_the_shared_format(shared_server: LiveServer, reference) -> None:
+    first = httpx.post(f"{shared_server.url}/answer", json=body("привет, как дела?"), timeout=30)
+    assert first.status_code == 200
+    assert first.json()["answer"] == reference([], "привет, как дела?")
+
+    # From the second turn on the original server echoed old messages.
+    context = [Turn("user", "привет, как дела?"), Turn("bot", first.json()["answer"])]
+    second = httpx.post(f"{shared_server.url}/answer", json=body("что делаешь?", context), timeout=30)
+    assert second.status_code == 200
+    assert second.json()["answer"] == reference(context, "что делаешь?")
+    assert "@@" not in second.json()["answer"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"query": ""}, "query"),
+        ({"query": " \n\t "}, "query is empty"),
+        ({"context": []}, "query"),
+        ({"query": "привет", "context": [{"role": "admin", "text": "x"}]}, "role"),
+        ({"query": "привет", "context": [{"role": "user"}]}, "text"),
+        ({"query": "привет", "context": "не список"}, "context"),
+        ({"query": "x" * 4097}, "longer than 4096"),
+        ({"query": "привет", "context": [{"role": "user", "text": "x" * 4097}]}, "longer than 4096"),
+        ({"query": "привет", "context": [{"role": "user", "text": "x"}] * 51}, "more than 50"),
+    ],
+)
+def test_invalid_requests_get_422_with_a_reason(
+    shared_server: LiveServer, payload: dict, reason: str
+) -> None:
+    response = httpx.post(f"{shared_server.url}/answer", json=payload)
+    assert response.status_code == 422
+    assert reason in response.text
+
+
+def test_broken_json_is_a_client_error(shared_server: LiveServer) -> None:
+    response = httpx.post(
+        f"{shared_server.url}/answer", content=b'{"query": "hi"', headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+
+
+def test_input_longer_than_the_model_is_trimmed_from_the_oldest_side(shared_server: LiveServer) -> None:
+    # The tiny model has 256 positions; each message alone is far longer.
+    long = "очень длинное сообщение " * 170
+    context = [Turn("user", long), Turn("bot", long), Turn("user", long)]
+    response = httpx.post(f"{shared_server.url}/answer", json=body(long, context), timeout=30)
+    assert response.status_code == 200
+    assert response.json()["answer"]
+    generator = shared_server.service.generator
+    assert generator is not None
+    assert len(generator.encode(context, long)) <= generator.max_prompt_tokens
+
+
+@contextmanager
+def gated(service: ModelService) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Holds every generate call until the gate opens; the model still runs for real."""
+    gate, entered = threading.Event(), threading.Event()
+    generator = service.generator
+    assert generator is not None
+    real = generator.generate
+
+    def held(prompts):  # type: ignore[no-untyped-def]
+        entered.set()
+        gate.wait(60)
+        return real(prompts)
+
+    generator.generate = held  # type: ignore[method-assign]
+    try:
+        yield gate, entered
+    finally:
+        gate.set()
+        generator.generate = real  # type: ignore[method-assign]
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_concurrent_requests_are_batched_into_one_generate_call(server_settings, reference) -> None:
+    queries = [f"вопрос номер {i}" for i in range(8)]
+    with serve(server_settings(max_batch_size=16)) as live, gated(live.service) as (gate, entered):
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            first = asyncio.create_task(client.post("/answer", json=body(queries[0])))
+            await wait_for(entered.is_set)
+            rest = [asyncio.create_task(client.post("/answer", json=body(q))) for q in queries[1:]]
+            await wait_for(lambda: live.service.metrics.queue_depth._value.get() == 7)
+            gate.set()
+            responses = await asyncio.gather(first, *rest)
+            metrics = (await client.get("/metrics")).text
+    assert [r.status_code for r in responses] == [200] * 8
+    # Eight requests, two generate calls: the first alone, then the seven that waited.
+    assert metric(metrics, "generate_batch_size_count") == 2
+    assert metric(metrics, "generate_batch_size_sum") == 8
+    assert metric(metrics, 'answer_requests_total{status="200"}') == 8
+    # Left padding in a shared batch gives each prompt the answer it gets alone.
+    assert [r.json()["answer"] for r in responses] == [reference([], q) for q in queries]
+
+
+async def test_full_queue_answers_503_and_loses_nothing_queued(server_settings) -> None:
+    with (
+        serve(server_settings(max_batch_size=1, max_queue_size=2)) as live,
+        gated(live.service) as (gate, entered),
+    ):
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            running = asyncio.create_task(client.post("/answer", json=body("первый")))
+            await wait_for(entered.is_set)
+            queued = [asyncio.create_task(client.post("/answer", json=body(q))) for q in ("второй", "третий")]
+            await wait_for(lambda: live.service.metrics.queue_depth._value.get() == 2)
+            overflow = await client.post("/answer", json=body("четвёртый"))
+            assert overflow.status_code == 503
+            assert "overloaded" in overflow.json()["detail"]
+            gate.set()
+            done = await asyncio.gather(running, *queued)
+    assert [r.status_code for r in done] == [200, 200, 200]
+
+
+async def test_generation_past_the_time_limit_answers_504_and_server_recovers(server_settings) -> None:
+    with serve(server_settings(request_timeout_s=0.5)) as live:
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            with gated(live.service) as (gate, _):
+                slow = await client.post("/answer", json=body("ты тут?"))
+                assert slow.status_code == 504
+                gate.set()
+            after = await client.post("/answer", json=body("а теперь?"))
+    assert after.status_code == 200
+
+
+def test_a_model_that_cannot_load_keeps_health_503(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ not json")
+    with serve(Settings(model_name_or_path=str(broken)), wait_ready=False) as live:
+        health = httpx.get(f"{live.url}/health")
+        answer = httpx.post(f"{live.url}/answer", json=body("привет"))
+    assert health.status_code == 503
+    assert health.json()["status"] == "failed"
+    assert "cannot load model" in health.json()["detail"]
+    assert answer.status_code == 503
+
+
+@pytest.mark.parametrize("model", ["/nonexistent/model", "broken"])
+def test_the_process_exits_with_one_clear_line_when_the_model_is_missing(tmp_path: Path, model: str) -> None:
+    if model == "broken":
+        (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
+        model = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "model_server"],
+        env={
+            "MODEL_NAME_OR_PATH": model,
+            "PORT": str(free_port()),
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("model_server: ")
+    assert model in last
+
+
+def test_unknown_generation_variable_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
+    monkeypatch.setenv("GEN_TEMPRATURE", "0.7")
+    with pytest.raises(ValueError, match="GEN_TEMPRATURE"):
+        Settings(model_name_or_path=str(tiny_model_dir))
