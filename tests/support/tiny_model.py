@@ -25,9 +25,7 @@ def build_tokenizer(vocab_size: int = 800):
         special_tokens=[EOS],
         show_progress=False,
     )
-    return GPT2TokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS
-    )
+    return GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS)
 
 
 def build_tiny_model(
