@@ -59,7 +59,7 @@ class ModelClient:
         if status >= 500:
             raise ModelServerFailed(f"model server error {status}")
         if status >= 400:
-            raise ModelServerRejected(f"model server rejected the request ({status}): {response.text[:200]}")
+            raise ModelServerRejected(f"model server rejected the request ({status})")
         try:
             answer = response.json()["answer"]
         except (ValueError, KeyError, TypeError) as exc:

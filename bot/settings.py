@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     asr_language: str = "ru"
     asr_device: str = "cpu"
     asr_compute_type: str = "int8"
+    asr_beam_size: int = Field(5, ge=1)
     asr_threads: int = Field(1, ge=1, description="recognitions running at once")
 
     voice_max_seconds: int = Field(120, ge=1)

@@ -1,0 +1,47 @@
+"""Assembly of the bot: Bot with its API server and retries, Dispatcher with routers and middlewares."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.context_store import ContextStore
+from bot.handlers import build_router
+from bot.handlers.commands import BOT_COMMANDS
+from bot.middlewares import FloodControlMiddleware, ResourcesMiddleware
+from bot.model_client import ModelClient
+from bot.settings import Settings
+from bot.speech import Recognizer
+from bot.telegram_retry import RetryRequestMiddleware
+
+log = logging.getLogger(__name__)
+
+
+def build_bot(settings: Settings, token: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
+    session.middleware(RetryRequestMiddleware())
+    return Bot(token=token, session=session)
+
+
+def build_dispatcher(
+    settings: Settings, store: ContextStore, model: ModelClient, recognizer: Recognizer | None
+) -> Dispatcher:
+    dp = Dispatcher()
+    dp.message.outer_middleware(
+        FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
+    )
+    dp.message.middleware(
+        ResourcesMiddleware(settings=settings, store=store, model=model, recognizer=recognizer)
+    )
+    dp.include_router(build_router())
+    dp.startup.register(_on_startup)
+    return dp
+
+
+async def _on_startup(bot: Bot) -> None:
+    # Polling and a webhook exclude each other; keep pending updates.
+    await bot.delete_webhook(drop_pending_updates=False)
+    await bot.set_my_commands(BOT_COMMANDS)

@@ -1,0 +1,15 @@
+"""Stickers, photos, documents, video and anything else: say what the bot understands."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import Message
+
+from bot import texts
+
+router = Router(name="other")
+
+
+@router.message()
+async def unsupported(message: Message) -> None:
+    await message.answer(texts.UNSUPPORTED_CONTENT)

@@ -1,0 +1,74 @@
+"""Voice messages: check the limits, download in memory, recognise, then answer like text."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Message
+from aiohttp import ClientError
+
+from bot import texts
+from bot.context_store import ContextStore
+from bot.conversation import answer_and_remember
+from bot.model_client import ModelClient
+from bot.settings import Settings
+from bot.speech import AudioDecodeError, AudioTooLong, RecognitionUnavailable, Recognizer
+
+log = logging.getLogger(__name__)
+
+router = Router(name="voice")
+router.message.filter(F.from_user)
+
+
+@router.message(F.voice)
+async def voice_message(
+    message: Message,
+    bot: Bot,
+    settings: Settings,
+    store: ContextStore,
+    model: ModelClient,
+    recognizer: Recognizer | None,
+) -> None:
+    assert message.voice is not None and message.from_user is not None
+    voice = message.voice
+    if recognizer is None:
+        await message.answer(texts.VOICE_UNAVAILABLE)
+        return
+    if voice.duration > settings.voice_max_seconds:
+        await message.answer(texts.VOICE_TOO_LONG.format(seconds=settings.voice_max_seconds))
+        return
+    if voice.file_size is not None and voice.file_size > settings.voice_max_bytes:
+        await message.answer(texts.VOICE_TOO_BIG.format(megabytes=settings.voice_max_bytes / 2**20))
+        return
+
+    buffer = io.BytesIO()
+    try:
+        await bot.download(voice, destination=buffer)
+    except (TelegramAPIError, ClientError, TimeoutError) as exc:
+        # Only the type: the message of a download error contains the file URL, token included.
+        log.warning("voice download failed: %s", type(exc).__name__)
+        await message.answer(texts.VOICE_DOWNLOAD_FAILED)
+        return
+
+    try:
+        transcript = await recognizer.transcribe(buffer.getvalue())
+    except AudioTooLong:
+        await message.answer(texts.VOICE_TOO_LONG.format(seconds=settings.voice_max_seconds))
+        return
+    except AudioDecodeError as exc:
+        log.info("undecodable voice message: %s", exc)
+        await message.answer(texts.VOICE_UNREADABLE)
+        return
+    except RecognitionUnavailable as exc:
+        log.warning("recognition unavailable: %s", exc)
+        await message.answer(texts.VOICE_UNAVAILABLE)
+        return
+    if not transcript:
+        await message.answer(texts.VOICE_EMPTY)
+        return
+
+    await message.answer(texts.RECOGNIZED.format(transcript=transcript), parse_mode=None)
+    await answer_and_remember(message, message.from_user.id, transcript, store, model)
