@@ -23,7 +23,7 @@ class GenerationSettings(BaseSettings):
     (``GEN_MIN_P``, ``GEN_TYPICAL_P``, …) are accepted as JSON values or strings.
     """
 
-    model_config = SettingsConfigDict(env_prefix=GEN_PREFIX, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=GEN_PREFIX, extra="forbid", env_parse_none_str="null")
 
     do_sample: bool = True
     num_beams: int = Field(3, ge=1)
