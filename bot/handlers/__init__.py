@@ -1,4 +1,8 @@
-"""Routers, one per feature; :func:`build_router` assembles them in priority order."""
+"""Routers, one per feature; :func:`build_router` assembles fresh ones in priority order.
+
+Fresh routers per call: aiogram attaches a router to one parent only, and tests
+build many dispatchers.
+"""
 
 from __future__ import annotations
 
@@ -10,5 +14,7 @@ from bot.handlers import commands, other, text, voice
 def build_router() -> Router:
     router = Router(name="bot")
     # Order matters: commands before free text, the catch-all hint last.
-    router.include_routers(commands.router, text.router, voice.router, other.router)
+    router.include_routers(
+        commands.build_router(), text.build_router(), voice.build_router(), other.build_router()
+    )
     return router

@@ -9,23 +9,17 @@ from aiogram.types import BotCommand, Message
 from bot import texts
 from bot.context_store import ContextStore, ContextStoreUnavailable
 
-router = Router(name="commands")
-router.message.filter(F.from_user)
-
 BOT_COMMANDS = [BotCommand(command=name, description=text) for name, text in texts.COMMANDS.items()]
 
 
-@router.message(CommandStart())
 async def start(message: Message) -> None:
     await message.answer(texts.START)
 
 
-@router.message(Command("help"))
 async def help_(message: Message) -> None:
     await message.answer(texts.HELP)
 
 
-@router.message(Command("clear_context"))
 async def clear_context(message: Message, store: ContextStore) -> None:
     assert message.from_user is not None
     try:
@@ -34,3 +28,12 @@ async def clear_context(message: Message, store: ContextStore) -> None:
         await message.answer(texts.DATABASE_UNAVAILABLE)
         return
     await message.answer(texts.CONTEXT_CLEARED)
+
+
+def build_router() -> Router:
+    router = Router(name="commands")
+    router.message.filter(F.from_user)
+    router.message.register(start, CommandStart())
+    router.message.register(help_, Command("help"))
+    router.message.register(clear_context, Command("clear_context"))
+    return router

@@ -7,9 +7,12 @@ from aiogram.types import Message
 
 from bot import texts
 
-router = Router(name="other")
 
-
-@router.message()
 async def unsupported(message: Message) -> None:
     await message.answer(texts.UNSUPPORTED_CONTENT)
+
+
+def build_router() -> Router:
+    router = Router(name="other")
+    router.message.register(unsupported)
+    return router

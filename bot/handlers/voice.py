@@ -19,11 +19,6 @@ from bot.speech import AudioDecodeError, AudioTooLong, RecognitionUnavailable, R
 
 log = logging.getLogger(__name__)
 
-router = Router(name="voice")
-router.message.filter(F.from_user)
-
-
-@router.message(F.voice)
 async def voice_message(
     message: Message,
     bot: Bot,
@@ -72,3 +67,9 @@ async def voice_message(
 
     await message.answer(texts.RECOGNIZED.format(transcript=transcript), parse_mode=None)
     await answer_and_remember(message, message.from_user.id, transcript, store, model)
+
+
+def build_router() -> Router:
+    router = Router(name="voice")
+    router.message.register(voice_message, F.from_user, F.voice)
+    return router

