@@ -53,7 +53,9 @@ async def run(settings: Settings, token: str) -> None:
         dp = build_dispatcher(settings, store, model, recognizer)
         log.info(
             "bot @%s starting (database %r, model server %s)",
-            me.username, engine.url, settings.model_server_url,
+            me.username,
+            engine.url,
+            settings.model_server_url,
         )
         await dp.start_polling(bot, handle_as_tasks=True)
     finally:

@@ -12,10 +12,8 @@ START = (
     "Привет! Я разговорный бот. Пиши мне текстом или присылай голосовые — я отвечу.\n"
     "Я помню несколько последних сообщений; /clear_context начинает разговор заново."
 )
-HELP = (
-    "Я отвечаю на текстовые и голосовые сообщения.\n\n"
-    "Команды:\n"
-    + "\n".join(f"/{name} — {description}" for name, description in COMMANDS.items())
+HELP = "Я отвечаю на текстовые и голосовые сообщения.\n\nКоманды:\n" + "\n".join(
+    f"/{name} — {description}" for name, description in COMMANDS.items()
 )
 CONTEXT_CLEARED = "Готово, я забыл наш разговор. Начнём сначала!"
 UNSUPPORTED_CONTENT = (

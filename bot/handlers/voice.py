@@ -19,6 +19,7 @@ from bot.speech import AudioDecodeError, AudioTooLong, RecognitionUnavailable, R
 
 log = logging.getLogger(__name__)
 
+
 async def voice_message(
     message: Message,
     bot: Bot,

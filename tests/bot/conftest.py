@@ -78,7 +78,9 @@ def whisper_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """OpenAI Whisper base (faster-whisper format) rebuilt from the two test-only PyPI packages."""
     import importlib
 
-    data_dirs = [Path(importlib.import_module(name).__file__ or "").parent / "data" for name in SITE_PACKAGES_PARTS]
+    data_dirs = [
+        Path(importlib.import_module(name).__file__ or "").parent / "data" for name in SITE_PACKAGES_PARTS
+    ]
     target = tmp_path_factory.mktemp("whisper-base")
     parts = sorted(p for d in data_dirs for p in d.glob("model.bin.part*"))
     assert [p.name for p in parts] == ["model.bin.part1", "model.bin.part2"]
@@ -96,8 +98,23 @@ def speech_ogg(text: str, directory: Path) -> bytes:
     wav, ogg = directory / "speech.wav", directory / "speech.ogg"
     subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), text], check=True)
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ac", "1", "-ar", "48000",
-         "-c:a", "libopus", "-b:a", "32k", str(ogg)],
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            str(ogg),
+        ],
         check=True,
     )
     return ogg.read_bytes()

@@ -35,4 +35,6 @@ class FakeModelServer:
 
     def client(self) -> ModelClient:
         transport = httpx.MockTransport(self.handle)
-        return ModelClient("http://model", 5.0, client=httpx.AsyncClient(transport=transport, base_url="http://model"))
+        return ModelClient(
+            "http://model", 5.0, client=httpx.AsyncClient(transport=transport, base_url="http://model")
+        )

@@ -34,7 +34,9 @@ class MockedSession(BaseSession):
         self.files: dict[str, bytes] = {}
         self._message_ids = itertools.count(1000)
 
-    def fail_next(self, method: str, error_code: int, description: str, retry_after: int | None = None) -> None:
+    def fail_next(
+        self, method: str, error_code: int, description: str, retry_after: int | None = None
+    ) -> None:
         """The next call of ``method`` gets this Bot API error."""
         error: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
         if retry_after is not None:
@@ -72,7 +74,11 @@ class MockedSession(BaseSession):
                 "text": method.text,
             }
         if name == "getFile":
-            return {"file_id": method.file_id, "file_unique_id": method.file_id, "file_path": f"voice/{method.file_id}"}
+            return {
+                "file_id": method.file_id,
+                "file_unique_id": method.file_id,
+                "file_path": f"voice/{method.file_id}",
+            }
         return True
 
     async def stream_content(

@@ -70,7 +70,7 @@ async def test_clear_forgets_and_works_for_unknown_user(migrated_engine: AsyncEn
 async def test_texts_survive_unicode_quotes_and_big_ids(migrated_engine: AsyncEngine) -> None:
     store = ContextStore(migrated_engine, 3)
     user_id = 2**62  # Telegram ids exceed 32 bits
-    odd = 'кавычки "двойные" \\ обратный слеш, emoji 🙂, \'одинарные\''
+    odd = "кавычки \"двойные\" \\ обратный слеш, emoji 🙂, 'одинарные'"
     await store.append_exchange(user_id, odd, "ок")
     assert await store.get(user_id) == [Turn("user", odd), Turn("bot", "ок")]
 

@@ -43,7 +43,9 @@ def message_update(user_id: int, **content: Any) -> Update:
 
 
 def text_update(user_id: int, text: str) -> Update:
-    entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+    entities = (
+        [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+    )
     return message_update(user_id, text=text, entities=entities)
 
 
@@ -139,7 +141,9 @@ async def test_clear_context_for_known_and_new_user(harness: Harness) -> None:
         ("422", texts.MODEL_REJECTED),
     ],
 )
-async def test_model_failure_gets_clear_reply_and_leaves_context(harness: Harness, mode: str, reply: str) -> None:
+async def test_model_failure_gets_clear_reply_and_leaves_context(
+    harness: Harness, mode: str, reply: str
+) -> None:
     await harness.send(text_update(8, "первое"))
     before = await harness.store.get(8)
     harness.model.mode = mode
@@ -160,8 +164,17 @@ async def test_long_answer_is_split_under_telegram_limit(harness: Harness) -> No
 @pytest.mark.parametrize(
     "content",
     [
-        {"sticker": {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 512, "height": 512,
-                     "is_animated": False, "is_video": False}},
+        {
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "s",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            }
+        },
         {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 10, "height": 10}]},
         {"document": {"file_id": "d", "file_unique_id": "d", "file_name": "a.pdf"}},
         {"video": {"file_id": "v", "file_unique_id": "v", "width": 1, "height": 1, "duration": 1}},
@@ -200,7 +213,9 @@ async def test_undeliverable_answer_is_not_remembered(harness: Harness) -> None:
     assert await harness.store.get(14) == []
 
 
-async def test_voice_is_recognised_answered_and_stored(voice_harness: Harness, russian_voice_ogg: bytes) -> None:
+async def test_voice_is_recognised_answered_and_stored(
+    voice_harness: Harness, russian_voice_ogg: bytes
+) -> None:
     voice_harness.bot.mocked.files["voice/v1"] = russian_voice_ogg
     replies = await voice_harness.send(voice_update(20, "v1", duration=2, size=len(russian_voice_ogg)))
     assert len(replies) == 2

@@ -66,7 +66,11 @@ async def test_alembic_command_line_uses_bot_settings(pg_database: URL) -> None:
     env = {**os.environ, "DATABASE_URL": pg_database.render_as_string(hide_password=False)}
     result = subprocess.run(
         [sys.executable, "-m", "alembic", "-c", "bot/alembic.ini", "upgrade", "head"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     engine = create_engine(pg_database)

@@ -6,7 +6,14 @@ from bot.settings import Settings, get_settings
 from dialogue.format import CONTEXT_SIZE
 
 ENV_NAMES = (
-    "DATABASE_URL", "DB_USER", "DB_PASSWORD", "DB_HOST", "DB_PORT", "DB_NAME", "BOT_TOKEN", "CONTEXT_SIZE",
+    "DATABASE_URL",
+    "DB_USER",
+    "DB_PASSWORD",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "BOT_TOKEN",
+    "CONTEXT_SIZE",
 )
 
 
