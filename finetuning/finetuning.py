@@ -24,8 +24,11 @@ import json
 import logging
 import math
 import sys
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,52 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether a config value has the type a dataclass field declares (ints pass as floats)."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if origin in (list, tuple, dict):
+        return isinstance(value, list if origin is tuple else origin)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return value in {m.value for m in annotation}
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def check_config_types(config: dict[str, Any], classes: Sequence[type], source: str | Path = "config") -> None:
+    """Refuse unknown keys and values of the wrong type (a tuple or a string where a number belongs).
+
+    The original project's config silently had tuples for numbers; here such a
+    file stops the run before anything is loaded.
+    """
+    hints = {name: tp for cls in classes for name, tp in typing.get_type_hints(cls).items()}
+    fields = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(config) - fields)
+    if unknown:
+        raise SystemExit(f"{source}: unknown keys {unknown}")
+    wrong = [
+        f"{key}={value!r} (expected {hints[key]})"
+        for key, value in config.items()
+        if not _matches(value, hints[key])
+    ]
+    if wrong:
+        raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
+
+
 def _auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
     """bf16 where the GPU has it, fp16 on older GPUs; nothing on CPU or when chosen explicitly."""
     if {"bf16", "fp16"} & set(config) or any(a.split("=")[0] in ("--bf16", "--fp16") for a in argv):
@@ -146,10 +195,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     config = load_config(config_path)
 
     classes = (*ARGUMENT_CLASSES, TrainingArguments)
-    known = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise SystemExit(f"{config_path}: unknown keys {unknown}")
+    check_config_types(config, classes, config_path)
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
