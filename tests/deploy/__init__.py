@@ -1,0 +1,1 @@
+"""Deployment: compose stack, Dockerfiles, one-command local run, README."""

