@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     voice_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     answer_timeout_s: float = Field(60.0, gt=0, description="time the model server may take per answer")
 
-    rate_limit_messages: int = Field(5, ge=1, description="messages a user may send per period")
+    rate_limit_messages: int = Field(8, ge=1, description="messages a user may send per period")
     rate_limit_period_s: float = Field(10.0, gt=0)
 
     log_level: str = "INFO"

@@ -1,0 +1,208 @@
+"""The real ``python -m bot`` against a fake Bot API, the real model server (tiny model) and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot import texts
+from tests.bot.fake_bot_api import FakeBotAPI
+from tests.bot.processes import free_port, model_server_env, start_module, stop, wait_healthy
+
+TOKEN = "123456789:E2E-very-secret-token_xyz"
+
+
+async def stored_context(url: URL, user_id: int) -> list[dict[str, str]]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text("SELECT context FROM user_context WHERE user_id = :u"), {"u": user_id}
+                )
+            ).scalar_one_or_none()
+    finally:
+        await engine.dispose()
+    return [] if row is None else (json.loads(row) if isinstance(row, str) else row)
+
+
+async def eventual_context(url: URL, user_id: int, expected: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The stored context once it equals ``expected`` (the bot stores after replying), or after 10 s."""
+    for _ in range(50):
+        stored = await stored_context(url, user_id)
+        if stored == expected:
+            break
+        await asyncio.sleep(0.2)
+    return stored
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[FakeBotAPI]:
+    api = await FakeBotAPI(TOKEN).start()
+    yield api
+    await api.stop()
+
+
+def bot_env(
+    api: FakeBotAPI, database: URL, model_url: str, whisper_dir: Path | None = None
+) -> dict[str, str]:
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": api.base_url,
+        "MODEL_SERVER_URL": model_url,
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+        "ANSWER_TIMEOUT_S": "20",
+        "LOG_LEVEL": "DEBUG",  # the token must stay out of even the most talkative logs
+        "DB_CONNECT_ATTEMPTS": "2",
+        "RATE_LIMIT_MESSAGES": "100",  # flood control has its own test
+    }
+    if whisper_dir is not None:
+        env |= {"ASR_MODEL": str(whisper_dir), "ASR_BEAM_SIZE": "1", "VOICE_MAX_SECONDS": "30"}
+    return env
+
+
+@pytest.mark.timeout(300)
+async def test_bot_process_end_to_end(
+    fake_api: FakeBotAPI,
+    pg_database: URL,
+    tiny_model_dir: Path,
+    whisper_model_dir: Path,
+    russian_voice_ogg: bytes,
+    tmp_path: Path,
+) -> None:
+    model_port = free_port()
+    model_url = f"http://127.0.0.1:{model_port}"
+    model_log, bot_log = tmp_path / "model_server.log", tmp_path / "bot.log"
+    model = start_module("model_server", model_server_env(tiny_model_dir, model_port), model_log)
+    bot = start_module("bot", bot_env(fake_api, pg_database, model_url, whisper_model_dir), bot_log)
+    try:
+        await wait_healthy(model_url, model, model_log)
+        # Start-up: webhook removed, commands registered, then long polling.
+        await fake_api.wait_for(lambda: bool(fake_api.calls_of("getUpdates")) or bot.poll() is not None, 90)
+        assert bot.poll() is None, bot_log.read_text()
+        assert fake_api.calls_of("deleteWebhook")
+        [commands] = fake_api.calls_of("setMyCommands")
+        assert {c["command"] for c in json.loads(commands.params["commands"])} == {
+            "start",
+            "help",
+            "clear_context",
+        }
+
+        user = 1001
+        sent = 0
+
+        async def say(update_id: int, count: int = 1) -> list[str]:
+            nonlocal sent
+            got = await fake_api.replies(user, sent, count, timeout=60)
+            sent += count
+            return got
+
+        # Commands, also /clear_context for a user who never wrote.
+        assert await say(fake_api.send_text(user, "/clear_context")) == [texts.CONTEXT_CLEARED]
+        assert await say(fake_api.send_text(user, "/start")) == [texts.START]
+        assert "/clear_context" in (await say(fake_api.send_text(user, "/help")))[0]
+
+        # Text with context: the DB row holds the exchanges, oldest first, trimmed to 3.
+        # Telegram hiccups on the way (429 with retry_after, then a 500) are retried.
+        fake_api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+        fake_api.fail_next("sendMessage", 500, "Internal Server Error")
+        [first] = await say(fake_api.send_text(user, "привет"))
+        assert first and first not in (texts.MODEL_UNAVAILABLE, texts.MODEL_FAILED, texts.MODEL_TIMEOUT)
+        assert [c.failed for c in fake_api.calls_of("sendMessage")][-3:] == [True, True, False]
+        expected = [
+            {"role": "user", "text": "привет"},
+            {"role": "bot", "text": first},
+        ]
+        assert await eventual_context(pg_database, user, expected) == expected
+        [second] = await say(fake_api.send_text(user, "как дела?"))
+        expected = [
+            {"role": "bot", "text": first},
+            {"role": "user", "text": "как дела?"},
+            {"role": "bot", "text": second},
+        ]
+        assert await eventual_context(pg_database, user, expected) == expected
+
+        # A sticker gets the hint, the context stays.
+        assert await say(fake_api.send_sticker(user)) == [texts.UNSUPPORTED_CONTENT]
+
+        # Russian voice: transcript shown, then the answer; the transcript is the user's message.
+        recognised, answer = await say(fake_api.send_voice(user, russian_voice_ogg, duration=2), 2)
+        assert recognised.startswith("Распознано: ") and "сегодня" in recognised.lower()
+        transcript = recognised.removeprefix("Распознано: ")
+        expected = [
+            {"role": "bot", "text": second},
+            {"role": "user", "text": transcript},
+            {"role": "bot", "text": answer},
+        ]
+        assert await eventual_context(pg_database, user, expected) == expected
+
+        # A broken voice file: a clear reply, nothing stored.
+        before = await stored_context(pg_database, user)
+        assert await say(fake_api.send_voice(user, b"OggS" + bytes(1000), duration=1)) == [
+            texts.VOICE_UNREADABLE
+        ]
+
+        # The model server goes away mid-session: a clear reply, the context unchanged.
+        stop(model)
+        assert await say(fake_api.send_text(user, "ты тут?")) == [texts.MODEL_UNAVAILABLE]
+        await asyncio.sleep(0.5)  # a wrongful write would have happened by now
+        assert await stored_context(pg_database, user) == before
+
+        # ...and comes back: answers again.
+        model = start_module("model_server", model_server_env(tiny_model_dir, model_port), model_log)
+        await wait_healthy(model_url, model, model_log)
+        [again] = await say(fake_api.send_text(user, "а теперь?"))
+        assert again != texts.MODEL_UNAVAILABLE
+        expected = [
+            {"role": "bot", "text": answer},
+            {"role": "user", "text": "а теперь?"},
+            {"role": "bot", "text": again},
+        ]
+        assert await eventual_context(pg_database, user, expected) == expected
+        assert bot.poll() is None
+    finally:
+        bot_code = stop(bot)
+        stop(model)
+    log = bot_log.read_text()
+    assert bot_code == 0, log[-3000:]
+    assert TOKEN not in log and TOKEN.split(":")[1] not in log
+    assert "getUpdates" in log or "polling" in log.lower()  # the log did capture aiogram's output
+
+
+async def test_bot_without_token_fails_fast(tmp_path: Path) -> None:
+    env = {"BOT_TOKEN": "", "DATABASE_URL": "sqlite:///" + str(tmp_path / "x.sqlite3")}
+    log = tmp_path / "bot.log"
+    code = await asyncio.to_thread(start_module("bot", env, log).wait, 60)
+    assert code == 2
+    assert "BOT_TOKEN is not set" in log.read_text()
+
+
+async def test_bot_with_unreachable_database_fails_fast(fake_api: FakeBotAPI, tmp_path: Path) -> None:
+    secret = "db-password-must-not-leak"
+    env = bot_env(
+        fake_api, URL.create("postgresql", "postgres", secret, "127.0.0.1", free_port(), "x"), "http://x"
+    )
+    log = tmp_path / "bot.log"
+    code = await asyncio.to_thread(start_module("bot", env, log).wait, 60)
+    output = log.read_text()
+    assert code == 1, output
+    assert "unreachable after 2 attempts" in output
+    assert secret not in output and TOKEN not in output
+    assert not fake_api.calls_of("getUpdates")
+
+
+async def test_bot_with_rejected_token_fails_fast(fake_api: FakeBotAPI, tmp_path: Path) -> None:
+    env = bot_env(fake_api, URL.create("sqlite+aiosqlite", database=str(tmp_path / "c.sqlite3")), "http://x")
+    env["BOT_TOKEN"] = "987654321:wrong-token-also-secret"
+    log = tmp_path / "bot.log"
+    code = await asyncio.to_thread(start_module("bot", env, log).wait, 60)
+    output = log.read_text()
+    assert code == 1, output
+    assert "rejected BOT_TOKEN" in output and "wrong-token-also-secret" not in output
