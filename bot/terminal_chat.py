@@ -19,29 +19,17 @@ from typing import TextIO
 
 from bot import texts
 from bot.context_store import ContextStore, ContextStoreUnavailable
+from bot.conversation import model_error_text
 from bot.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
-from bot.model_client import (
-    ModelClient,
-    ModelServerError,
-    ModelServerFailed,
-    ModelServerRejected,
-    ModelServerTimeout,
-    ModelServerUnavailable,
-)
+from bot.model_client import ModelClient, ModelServerError
 from bot.settings import Settings, get_settings
+from dialogue.format import FALLBACK_ANSWER, normalize
 
 # Telegram user ids are positive, so 0 never collides with a real user sharing the database.
 LOCAL_USER_ID = 0
 EXIT_COMMANDS = frozenset({"/exit", "/quit"})
 ANSWER_PREFIX = "бот: "
 PROMPT = "вы: "
-
-_MODEL_ERRORS: dict[type[ModelServerError], str] = {
-    ModelServerUnavailable: texts.MODEL_UNAVAILABLE,
-    ModelServerTimeout: texts.MODEL_TIMEOUT,
-    ModelServerFailed: texts.MODEL_FAILED,
-    ModelServerRejected: texts.MODEL_REJECTED,
-}
 
 
 class TerminalChat:
@@ -66,16 +54,20 @@ class TerminalChat:
             return texts.CONTEXT_CLEARED
         return await self._answer(line)
 
-    async def _answer(self, query: str) -> str:
+    async def _answer(self, line: str) -> str:
+        # The same steps as the Telegram bot's bot.conversation.answer_and_remember.
+        query = normalize(line)
+        if not query:
+            return texts.UNSUPPORTED_CONTENT
         try:
             context = await self.store.get(self.user_id)
         except ContextStoreUnavailable:
             return texts.DATABASE_UNAVAILABLE
         try:
-            answer = await self.client.answer(query, context)
+            answer = normalize(await self.client.answer(query, context)) or FALLBACK_ANSWER
         except ModelServerError as exc:
             # The context is untouched: a failed exchange is not remembered.
-            return _MODEL_ERRORS.get(type(exc), texts.MODEL_FAILED)
+            return model_error_text(exc)
         try:
             await self.store.append_exchange(self.user_id, query, answer)
         except ContextStoreUnavailable:
@@ -84,7 +76,7 @@ class TerminalChat:
 
 
 def _command(line: str) -> str:
-    """ "/clear_context" of "/clear_context@my_bot please"; "" for plain text."""
+    """The command a line starts with ("/help" for "/help@my_bot"); "" for plain text."""
     if not line.startswith("/"):
         return ""
     return line.split(maxsplit=1)[0].split("@", 1)[0]
