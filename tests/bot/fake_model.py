@@ -17,12 +17,13 @@ class FakeModelServer:
     def __init__(self) -> None:
         self.mode = "ok"  # ok | down | timeout | 500 | 503 | 504 | 422 | long
         self.delay_s = 0.0
+        self.delay_for: dict[str, float] = {}  # query -> seconds, overrides delay_s
         self.requests: list[dict[str, Any]] = []
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.requests.append(body)
-        await asyncio.sleep(self.delay_s)
+        await asyncio.sleep(self.delay_for.get(body["query"], self.delay_s))
         if self.mode == "down":
             raise httpx.ConnectError("connection refused", request=request)
         if self.mode == "timeout":

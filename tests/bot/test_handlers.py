@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -247,3 +248,38 @@ async def test_broken_voice_gets_clear_reply(voice_harness: Harness) -> None:
 
 async def test_missing_voice_file_gets_clear_reply(voice_harness: Harness) -> None:
     assert await voice_harness.send(voice_update(23, "gone", 2, 100)) == [texts.VOICE_DOWNLOAD_FAILED]
+
+
+async def test_database_down_gets_apology(tmp_path: Any) -> None:
+    # A PostgreSQL URL where nothing listens: every attempt is refused.
+    from tests.bot.processes import free_port
+
+    down = URL.create("postgresql+asyncpg", "postgres", None, "127.0.0.1", free_port(), "nothing")
+    engine = create_engine(down)
+    model = FakeModelServer()
+    client = model.client()
+    bot = MockedBot()
+    dp = build_dispatcher(Settings(), ContextStore(engine, 3, attempts=2), client, None)
+    h = Harness(dp, bot, ContextStore(engine, 3), model)
+    try:
+        assert await h.send(text_update(30, "привет")) == [texts.DATABASE_UNAVAILABLE]
+        assert await h.send(text_update(30, "/clear_context")) == [texts.DATABASE_UNAVAILABLE]
+        assert model.requests == []
+    finally:
+        await client.aclose()
+        await engine.dispose()
+
+
+async def test_slow_answer_for_one_user_does_not_hold_up_another(harness: Harness) -> None:
+    slow_done: list[float] = []
+    fast_done: list[float] = []
+    harness.model.delay_for["slow"] = 1.5
+
+    async def timed(update: Update, done: list[float]) -> None:
+        await harness.dp.feed_update(harness.bot, update)
+        done.append(time.monotonic())
+
+    started = time.monotonic()
+    await asyncio.gather(timed(text_update(40, "slow"), slow_done), timed(text_update(41, "fast"), fast_done))
+    assert fast_done[0] - started < 0.5 < slow_done[0] - started
+    assert harness.bot.mocked.sent_texts(41) == ["ответ на: fast"]
