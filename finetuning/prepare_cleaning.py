@@ -1,0 +1,116 @@
+"""Message text for training: list-form text joined, contacts anonymised, junk recognised.
+
+Telegram writes formatted text as a list of plain strings and entity objects
+(``{"type": "link", "text": ...}``); it becomes one plain string here. With
+anonymisation on, @mentions, e-mail addresses, phone numbers, URLs and the
+names behind ``mention_name`` entities become placeholders, so a model trained
+on public chats never learns people's contacts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dialogue.format import normalize
+
+MENTION = "[MENTION]"
+NAME = "[NAME]"
+EMAIL = "[EMAIL]"
+PHONE = "[PHONE]"
+URL = "[URL]"
+
+_TLD = r"(?:ru|com|org|net|io|me|su|info|dev|app|ly|gg|tv|co|рф)"
+_URL = (
+    r"(?:https?://|ftp://|www\.)\S+"
+    rf"|\b(?:[a-z0-9-]+\.)+{_TLD}\b(?:/\S*)?"
+    r"|\bt\.me/\S+"
+)
+_URL_RE = re.compile(_URL, re.IGNORECASE)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Telegram usernames: 5-32 characters, Latin letters, digits and "_";
+# shorter ones are still replaced since people type partial handles.
+_MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{2,31}\b")
+_PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d\s().-]{7,}\d(?!\w)")
+# Cheap scans that rule the patterns out: most chat messages have no "@",
+# no run of digits and no dotted domain.
+_DIGIT_RUN = re.compile(r"\d\D?\d\D?\d")
+_DOT_TLD = re.compile(rf"\.{_TLD}\b", re.IGNORECASE)
+
+# Pictographs, dingbats, flags, skin tones, joiners and variation selectors.
+_EMOJI = (
+    "\U0001f000-\U0001faff\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2900-\u2bff"
+    "\u3030\u303d\u3297\u3299\ufe0e\ufe0f\u200d\u20e3\U000e0020-\U000e007f"
+)
+_JUNK_RE = re.compile(
+    rf"(?P<only_link>(?:(?:{_URL}|{re.escape(URL)})[\s,;]*)+)|(?P<only_emoji>[{_EMOJI}\s]+)",
+    re.IGNORECASE,
+)
+
+
+def join_text(text: Any, anonymize: bool) -> str:
+    """The plain text of a message's ``text`` field ("" when there is none)."""
+    if type(text) is str:
+        return text
+    if not isinstance(text, list):
+        return ""
+    parts: list[str] = []
+    for part in text:
+        if type(part) is str:
+            parts.append(part)
+        elif isinstance(part, dict):
+            value = part.get("text")
+            if not isinstance(value, str):
+                continue
+            # A mention_name is a person without a username: only the entity
+            # type tells that this text is a name.
+            if anonymize and part.get("type") == "mention_name":
+                value = NAME
+            parts.append(value)
+    return "".join(parts)
+
+
+def _phone(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match[0])
+    return PHONE if 10 <= digits <= 15 else match[0]
+
+
+def anonymize(text: str) -> str:
+    """Replace e-mails, @mentions, URLs and phone numbers with placeholders."""
+    if "@" in text:
+        text = _EMAIL_RE.sub(EMAIL, text)
+        text = _MENTION_RE.sub(MENTION, text)
+    if "://" in text or "www." in text or _DOT_TLD.search(text):
+        text = _URL_RE.sub(URL, text)
+    if _DIGIT_RUN.search(text):
+        text = _PHONE_RE.sub(_phone, text)
+    return text
+
+
+def normalized(text: str) -> str:
+    """``normalize(text)``, without running its regexes on text that is already normal.
+
+    Most messages are: ``normalize`` only changes text with "@@", two spaces
+    in a row, a space at either end, or whitespace other than " " (all such
+    characters are unprintable, so ``isprintable`` sees them in one C loop).
+    """
+    if text.isprintable() and "  " not in text and "@@" not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return normalize(text)
+
+
+def clean_text(text: Any, anonymize_contacts: bool = True) -> str:
+    """Joined, normalised (the shared rule) and, if asked, anonymised text."""
+    clean = normalized(text if type(text) is str else join_text(text, anonymize_contacts))
+    return anonymize(clean) if anonymize_contacts and clean else clean
+
+
+def junk_kind(text: str) -> str | None:
+    """"only_link" or "only_emoji" for a text that is nothing else, otherwise None."""
+    match = junk_match(text)
+    return None if match is None else match.lastgroup
+
+
+# The same test without a Python call around it, for the per-row loop:
+# a match (its ``lastgroup`` names the kind) or None.
+junk_match = _JUNK_RE.fullmatch

@@ -1,0 +1,166 @@
+"""Telegram chat exports -> training CSV (context_3, context_2, context_1, response).
+
+    python -m finetuning.prepare_messages \\
+        --tg-history-path chat.json [--tg-history-path account.json ...] \\
+        --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
+        [--max-gap-minutes 30] [--max-length 500]
+
+Exports are streamed chat by chat (see export_reader), rows are built per chat
+(prepare_samples), exact duplicate rows are dropped, and the CSV is written to
+a temporary file that replaces the target only when everything succeeded. What
+was kept and dropped, and why, is printed and saved next to the CSV as
+``NAME.summary.json``. Bad input exits with status 1 and one line naming the
+file and the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from dialogue.format import CONTEXT_SIZE
+from finetuning.export_reader import ExportError, read_chats, warn_if_slow_backend
+from finetuning.prepare_csv import atomic_text_file, csv_header, write_rows
+from finetuning.prepare_samples import Row, SampleOptions, chat_rows
+
+
+def summary_path(output_path: Path) -> Path:
+    return output_path.with_name(output_path.stem + ".summary.json")
+
+
+def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
+            progress: bool = True) -> dict[str, Any]:
+    """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary."""
+    for path in paths:
+        if not path.is_file():
+            raise ExportError(path, "no such file" if not path.exists() else "not a regular file")
+    stats: Counter[str] = Counter()
+    chats = 0
+
+    def unique_rows(on_bytes: Callable[[int], object]) -> Iterator[Row]:
+        """All rows of all files, without exact repeats.
+
+        Only a 64-bit hash of each row is remembered, to keep memory small;
+        two different rows share one with a chance of about 1e-9 per million.
+        """
+        nonlocal chats
+        seen: set[int] = set()
+        for path in paths:
+            for chat in read_chats(path, on_bytes=on_bytes):
+                chats += 1
+                for row in chat_rows(chat.messages, options, stats):
+                    key = hash(row)
+                    if key in seen:
+                        stats["dropped_duplicate"] += 1
+                    else:
+                        seen.add(key)
+                        yield row
+        stats["rows_written"] = len(seen)
+
+    total_bytes = sum(path.stat().st_size for path in paths)
+    with (
+        atomic_text_file(output_path) as out,
+        tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
+             desc="reading exports", disable=not progress, mininterval=0.5) as bar,
+    ):
+        out.write(",".join(csv_header(options.context_size)) + "\n")
+        write_rows(out, unique_rows(bar.update))
+    summary = _summary(paths, output_path, options, stats, chats)
+    _write_json_atomically(summary_path(output_path), summary)
+    return summary
+
+
+def _summary(paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str],
+             chats: int) -> dict[str, Any]:
+    dropped = {key[len("dropped_"):]: count for key, count in sorted(stats.items())
+               if key.startswith("dropped_")}
+    return {
+        "inputs": [str(p) for p in paths],
+        "output": str(output_path),
+        "chats": chats,
+        "messages_read": stats["messages_read"],
+        "rows_written": stats["rows_written"],
+        "replies_with_parent_in_file": stats["replies_in_chain"],
+        "replies_to_messages_not_in_file": stats["replies_to_unknown"],
+        "dropped": dropped,
+        "options": {
+            "context_size": options.context_size,
+            "max_gap_minutes": options.max_gap_s / 60,
+            "max_length": options.max_chars,
+            "anonymize": options.anonymize,
+        },
+    }
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    with atomic_text_file(path) as f:
+        json.dump(data, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    print(f"chats: {summary['chats']}, messages read: {summary['messages_read']}, "
+          f"rows written: {summary['rows_written']} -> {summary['output']}")
+    print(f"replies: {summary['replies_with_parent_in_file']} with their parent in the file, "
+          f"{summary['replies_to_messages_not_in_file']} to messages outside it")
+    dropped = ", ".join(f"{reason} {count}" for reason, count in summary["dropped"].items())
+    print(f"dropped: {dropped or 'nothing'}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m finetuning.prepare_messages",
+        description="Turn Telegram Desktop chat exports (JSON) into a training CSV.",
+    )
+    parser.add_argument("--tg-history-path", type=Path, action="append", required=True,
+                        help="exported result.json (single chat or whole account); repeat for more files")
+    parser.add_argument("--output-path", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--context-size", type=_positive_int, default=CONTEXT_SIZE,
+                        help="messages of context per row (default %(default)s)")
+    parser.add_argument("--max-gap-minutes", type=float, default=30.0,
+                        help="a longer pause starts a new conversation (default %(default)s)")
+    parser.add_argument("--max-length", type=_positive_int, default=500,
+                        help="messages longer than this many characters are dropped (default %(default)s)")
+    parser.add_argument("--no-anonymize", dest="anonymize", action="store_false",
+                        help="keep mentions, names, links, e-mails and phone numbers as they are")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    warn_if_slow_backend()
+    options = SampleOptions(
+        context_size=args.context_size,
+        max_gap_s=args.max_gap_minutes * 60,
+        max_chars=args.max_length,
+        anonymize=args.anonymize,
+    )
+    try:
+        summary = prepare(args.tg_history_path, args.output_path, options, progress=args.progress)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: {e.filename or args.output_path}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    _print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

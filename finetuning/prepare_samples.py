@@ -1,0 +1,202 @@
+"""Training rows from the messages of one chat: reply-aware, conversation-bounded.
+
+A message that replies to an earlier message of the chat gets its reply chain
+(parent, grandparent, ...) as context; every reply makes its own row, so all
+branches of a thread are kept. Other messages get the turns before them in the
+same conversation, and a pause longer than ``max_gap_s`` starts a new one.
+Consecutive messages of one author form one turn (the shared format's merge
+rule), so every row alternates speakers.
+
+Only one chat's state is held at a time: an id -> (author, text, parent) map
+of its kept messages, needed because a reply may point anywhere back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dialogue.format import CONTEXT_SIZE, merge_consecutive
+from finetuning.prepare_cleaning import clean_text, junk_match
+
+Row = tuple[str, ...]
+# A reply chain longer than this is cut (it also guards against id cycles
+# in a broken export that repeats ids).
+MAX_CHAIN_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    context_size: int = CONTEXT_SIZE
+    max_gap_s: float = 30 * 60
+    max_chars: int = 500
+    anonymize: bool = True
+
+
+def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[str]) -> Iterator[Row]:
+    """Rows (context_N, ..., context_1, response) for one chat; counts what it drops in ``stats``.
+
+    The loop runs once per message of every export, so it keeps its state in
+    local variables: the open turn is its author, texts and (if it starts
+    with a reply to a known message) parent id.
+    """
+    n = options.context_size
+    max_gap_s, max_chars, anonymize = options.max_gap_s, options.max_chars, options.anonymize
+    known: dict[int, tuple[str, str, int | None]] = {}
+    authors: dict[str, str] = {}  # one string object per author, shared by all map entries
+    window: deque[tuple[str, str]] = deque(maxlen=n)  # closed turns of this conversation
+    turn_author: str | None = None
+    turn_texts: list[str] = []
+    turn_parent: int | None = None
+    last_time = 0.0
+    read = 0
+
+    def close_turn() -> Row | None:
+        """The open turn's row (None when its response is junk); the turn joins the window."""
+        assert turn_author is not None
+        turn = (turn_author, turn_texts[0] if len(turn_texts) == 1 else _joined(turn_author, turn_texts))
+        # The window alternates authors; the closed turn joins it, merged into
+        # its last turn when the same author goes on after a reply of theirs.
+        same_author = bool(window) and window[-1][0] == turn_author
+        if turn_parent is not None:
+            sequence = _with_chain(known, turn_parent, turn, n)
+        elif same_author:
+            sequence = merge_consecutive([*window, turn])
+        else:
+            sequence = [*window, turn]
+        if same_author:
+            window[-1] = merge_consecutive([window[-1], turn])[0]
+        else:
+            window.append(turn)
+        response = sequence[-1][1]
+        junk = junk_match(response)
+        if junk is not None:
+            stats[f"dropped_{junk.lastgroup}"] += 1
+            return None
+        if len(sequence) > n:
+            return tuple([text for _, text in sequence[-n - 1 :]])
+        return ("",) * (n + 1 - len(sequence)) + tuple([text for _, text in sequence])
+
+    try:
+        for message in messages:
+            read += 1
+            if type(message) is not dict:
+                stats["dropped_invalid"] += 1
+                continue
+            kind = message.get("type")
+            if kind != "message":
+                stats["dropped_service" if kind == "service" else "dropped_other_type"] += 1
+                continue
+            if "forwarded_from" in message:
+                # Someone else's post: not this author's words, and what follows
+                # usually discusses it, not the talk before.
+                stats["dropped_forwarded"] += 1
+                if turn_author is not None and (row := close_turn()) is not None:
+                    yield row
+                turn_author = None
+                window.clear()
+                continue
+            author = message.get("from_id")
+            if type(author) is not str or not author.startswith("user"):
+                stats["dropped_not_user"] += 1
+                continue
+            raw = message.get("text")
+            if not raw:
+                stats["dropped_media"] += 1
+                continue
+            text = clean_text(raw, anonymize)
+            if not text:
+                stats["dropped_empty"] += 1
+                continue
+            message_id = message.get("id")
+            if type(message_id) is not int:
+                stats["dropped_invalid"] += 1
+                continue
+            if len(text) > max_chars:
+                # Dropped, and the talk around it is not glued together over it.
+                stats["dropped_too_long"] += 1
+                if turn_author is not None and (row := close_turn()) is not None:
+                    yield row
+                turn_author = None
+                window.clear()
+                continue
+
+            author = authors.setdefault(author, author)
+            parent = message.get("reply_to_message_id")
+            if parent is not None:
+                if parent in known:
+                    stats["replies_in_chain"] += 1
+                else:
+                    stats["replies_to_unknown"] += 1
+                    parent = None
+            known[message_id] = (author, text, parent)
+
+            try:
+                time: float | None = float(message["date_unixtime"])
+            except (KeyError, TypeError, ValueError):  # older exports have only "date"
+                time = _timestamp(message)
+            new_conversation = time is not None and abs(time - last_time) > max_gap_s
+            if turn_author is not None and (new_conversation or parent is not None or turn_author != author):
+                if (row := close_turn()) is not None:
+                    yield row
+                turn_author = None
+            if new_conversation:
+                window.clear()
+            if turn_author is None:
+                turn_author, turn_texts, turn_parent = author, [text], parent
+            else:
+                turn_texts.append(text)
+            if time is not None:
+                last_time = time
+
+        if turn_author is not None and (row := close_turn()) is not None:
+            yield row
+    finally:
+        stats["messages_read"] += read
+
+
+def _joined(author: str, texts: list[str]) -> str:
+    """One turn's messages as one text, by the shared merge rule."""
+    return merge_consecutive([(author, text) for text in texts])[0][1]
+
+
+def _with_chain(
+    known: dict[int, tuple[str, str, int | None]], parent: int | None, response: tuple[str, str], n: int
+) -> list[tuple[str, str]]:
+    """The reply chain ending in the ``response`` turn, merged, with at most n turns before it."""
+    chain = [response]
+    last_author, turns = response[0], 0
+    for _ in range(MAX_CHAIN_STEPS):
+        entry = known.get(parent) if parent is not None else None
+        if entry is None:
+            break
+        if entry[0] != last_author:
+            turns += 1
+            if turns > n:
+                break
+            last_author = entry[0]
+        chain.append((entry[0], entry[1]))
+        parent = entry[2]
+    chain.reverse()
+    return _merged(chain)
+
+
+def _merged(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``merge_consecutive(turns)`` for normalised texts, skipped when the authors already alternate."""
+    for before, after in zip(turns, turns[1:], strict=False):
+        if before[0] == after[0]:
+            return merge_consecutive(turns)
+    return turns
+
+
+def _timestamp(message: dict[str, Any]) -> float | None:
+    date = message.get("date")
+    if isinstance(date, str):
+        try:
+            return datetime.fromisoformat(date).timestamp()
+        except ValueError:
+            return None
+    return None
