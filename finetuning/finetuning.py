@@ -238,10 +238,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         datefmt="%H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
-    logging.getLogger("finetuning.data").setLevel(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
+    # Ours at INFO on the logging process; transformers' own level follows --log_level / --log_level_replica.
+    ours = logging.INFO if training_args.should_log else logging.WARNING
+    logger.setLevel(ours)
+    logging.getLogger("finetuning.data").setLevel(ours)
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     logger.info(
         "world size %d, device %s, precision %s",
         training_args.world_size,

@@ -1,0 +1,78 @@
+"""Runs of python -m finetuning.finetuning: two processes under torchrun, and resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finetuning.finetuning import main
+from tests.finetuning.train_fixtures import context_rows, train_args, write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("runs-data")
+    write_csv(root / "chat.csv", context_rows()[:60])
+    return root
+
+
+def quick(tiny_model_dir: Path, data_dir: Path, out: Path, **overrides: object) -> list[str]:
+    flags: dict[str, object] = {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "per_device_train_batch_size": 4}
+    return train_args(tiny_model_dir, data_dir, out, out.parent / "cache", **{**flags, **overrides})
+
+
+def test_torchrun_with_two_cpu_processes_writes_one_model(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    # Its own session, so a hung rendezvous can be killed with both workers.
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "finetuning.finetuning", *quick(tiny_model_dir, data_dir, out, ddp_backend="gloo"),
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail("torchrun did not finish in 180 s:\n" + output[-3000:])
+    assert proc.returncode == 0, output[-3000:]
+    assert "world size 2" in output
+    # 54 training rows split over 2 ranks = 27 each, 7 batches of 4 per rank: 4 steps are 4/7 of an epoch.
+    # One process alone would need 14 batches per epoch.
+    train = json.loads((out / "train_results.json").read_text())
+    assert train["epoch"] == pytest.approx(4 / 7, abs=0.01)
+    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_training_resumes_from_the_last_checkpoint(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    main(quick(tiny_model_dir, data_dir, out))
+    # Mark the checkpoint's state: only a run that really resumes from it carries the mark on.
+    state_file = out / "checkpoint-4" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["log_history"].append({"step": 4, "resumed_from": "checkpoint-4"})
+    state_file.write_text(json.dumps(state))
+
+    main(quick(tiny_model_dir, data_dir, out, max_steps=6, resume_from_checkpoint="last"))
+    final = json.loads((out / "trainer_state.json").read_text())
+    assert final["global_step"] == 6
+    history = final["log_history"]
+    mark = history.index({"step": 4, "resumed_from": "checkpoint-4"})
+    # Everything after the mark was logged by the resumed run: it went on from step 4, not from 0.
+    assert [e["step"] for e in history[:mark] if "eval_loss" in e] == [0, 2, 4]
+    assert min(e["step"] for e in history[mark + 1 :]) >= 4
+    assert any(e["step"] == 6 and "eval_loss" in e for e in history[mark + 1 :])
