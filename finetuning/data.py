@@ -38,7 +38,9 @@ def find_csv_files(data_dir: str | Path) -> list[Path]:
         raise DataError(f"{directory}: data directory does not exist")
     files = sorted(directory.glob("*.csv"))
     if not files:
-        raise DataError(f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare_messages)")
+        raise DataError(
+            f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare_messages)"
+        )
     return files
 
 
@@ -72,9 +74,7 @@ def load_dialogues(files: Sequence[Path], cache_dir: str | None = None) -> Any:
     widths = {path: context_columns(read_header(path), path) for path in files}
     parts = []
     for path, columns in widths.items():
-        features = datasets.Features(
-            {name: datasets.Value("string") for name in read_header(path)}
-        )
+        features = datasets.Features({name: datasets.Value("string") for name in read_header(path)})
         part = datasets.load_dataset(
             "csv",
             data_files=str(path),
@@ -194,7 +194,7 @@ def tokenize_dialogues(
     train_on_context: bool = False,
     num_proc: int | None = None,
 ) -> Any:
-    """Tokenised samples (``input_ids``, ``attention_mask``, ``labels``, ``length``); logs what was dropped."""
+    """Samples with ``input_ids``, ``attention_mask``, ``labels``, ``length``; logs what was dropped."""
     samples = dialogues.map(
         tokenize_batch,
         batched=True,

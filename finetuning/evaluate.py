@@ -23,6 +23,7 @@ import logging
 import math
 import random
 import sys
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,9 @@ class EvalArguments:
         default=None,
         metadata={"help": "Validation CSV(s), used whole. Without it: the training run's validation split."},
     )
-    data_dir: str = field(default="data_output", metadata={"help": "CSVs of the training run (no --data_file)."})
+    data_dir: str = field(
+        default="data_output", metadata={"help": "CSVs of the training run (no --data_file)."}
+    )
     validation_split_percentage: float = field(default=5.0, metadata={"help": "As in training."})
     seed: int = field(default=42, metadata={"help": "Training seed (split) and the shuffling of contexts."})
     context_size: int = field(default=CONTEXT_SIZE)
@@ -103,11 +106,15 @@ def build_conditions(
             continue
         for c, e in encoded.items():
             assert e is not None
-            out[c].append({"input_ids": e.input_ids, "labels": e.labels, "attention_mask": [1] * len(e.labels)})
+            out[c].append(
+                {"input_ids": e.input_ids, "labels": e.labels, "attention_mask": [1] * len(e.labels)}
+            )
     return out
 
 
-def response_nll(model: Any, collator: Any, samples: list[dict[str, list[int]]], batch_size: int) -> list[float]:
+def response_nll(
+    model: Any, collator: Any, samples: list[dict[str, list[int]]], batch_size: int
+) -> list[float]:
     """Summed negative log-likelihood of the labelled (response) tokens, one number per sample."""
     import torch
 
@@ -148,7 +155,8 @@ def evaluate(args: EvalArguments) -> dict[str, Any]:
     ensure_pad_token(tokenizer)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=dtype).to(device).eval()
+    model: Any = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=dtype)
+    model.to(device).eval()
 
     rows = load_rows(args)
     samples = build_conditions(
@@ -191,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from transformers import HfArgumentParser
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(
+    (args,) = HfArgumentParser(typing.cast(Any, EvalArguments)).parse_args_into_dataclasses(
         args=list(sys.argv[1:] if argv is None else argv)
     )
     results = evaluate(args)

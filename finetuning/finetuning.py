@@ -81,7 +81,9 @@ class ModelArguments:
 class DataArguments:
     data_dir: str = field(
         default="data_output",
-        metadata={"help": "Directory of prepared CSVs (context_3,context_2,context_1,response); all are used."},
+        metadata={
+            "help": "Directory of prepared CSVs (context_3,context_2,context_1,response); all are used."
+        },
     )
     context_size: int = field(
         default=CONTEXT_SIZE,
@@ -151,7 +153,9 @@ def _matches(value: Any, annotation: Any) -> bool:
     return True
 
 
-def check_config_types(config: dict[str, Any], classes: Sequence[type], source: str | Path = "config") -> None:
+def check_config_types(
+    config: dict[str, Any], classes: Sequence[type], source: str | Path = "config"
+) -> None:
     """Refuse unknown keys and values of the wrong type (a tuple or a string where a number belongs).
 
     The original project's config silently had tuples for numbers; here such a
@@ -199,7 +203,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
-    parser = HfArgumentParser(classes)
+    parser = HfArgumentParser(typing.cast(Any, classes))
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
     parser.set_defaults(**config, **_auto_precision(argv, config))
     model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
@@ -218,7 +222,9 @@ def _resume_checkpoint(training_args: Any) -> str | None:
     if value is None or str(value).lower() in ("", "false", "no"):
         return None
     if str(value).lower() in ("true", "last", "yes"):
-        last = get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        last = (
+            get_last_checkpoint(training_args.output_dir) if Path(training_args.output_dir).is_dir() else None
+        )
         if last is None:
             raise SystemExit(f"no checkpoint to resume from in {training_args.output_dir}")
         return str(last)
@@ -262,15 +268,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         train_rows, valid_rows = split_dialogues(
             dialogues, data_args.validation_split_percentage / 100, training_args.seed
         )
-        encode = {
-            "tokenizer": tokenizer,
-            "context_size": data_args.context_size,
-            "max_length": data_args.max_length,
-            "train_on_context": data_args.train_on_context,
-            "num_proc": data_args.preprocessing_num_workers,
-        }
-        train_set = tokenize_dialogues(train_rows, **encode)
-        valid_set = tokenize_dialogues(valid_rows, **encode)
+        train_set, valid_set = (
+            tokenize_dialogues(
+                rows,
+                tokenizer,
+                context_size=data_args.context_size,
+                max_length=data_args.max_length,
+                train_on_context=data_args.train_on_context,
+                num_proc=data_args.preprocessing_num_workers,
+            )
+            for rows in (train_rows, valid_rows)
+        )
     logger.info("train samples %d, validation samples %d", len(train_set), len(valid_set))
 
     # Model in fp32 weights (mixed precision casts on the fly), with the model card's generation defaults.
@@ -305,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     # Validation loss of the saved model; perplexity is over response tokens only (unless train_on_context).
     eval_metrics = trainer.evaluate()
     eval_metrics["eval_samples"] = len(valid_set)
-    eval_metrics["perplexity"] = math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 50 else math.inf
+    eval_metrics["perplexity"] = (
+        math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 50 else math.inf
+    )
     trainer.log_metrics("eval", eval_metrics)
     trainer.save_metrics("eval", eval_metrics)
 

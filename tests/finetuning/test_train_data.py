@@ -87,7 +87,10 @@ def test_batches_are_padded_to_their_longest_sample_and_padding_is_never_a_label
     long = encode_dialogue(tokenizer, ["что делаешь?", "читаю", "интересно?"], "очень, там про звёзды")
     assert short is not None and long is not None
     batch = make_collator(tokenizer)(
-        [{"input_ids": s.input_ids, "labels": s.labels, "attention_mask": [1] * len(s.input_ids)} for s in (short, long)]
+        [
+            {"input_ids": s.input_ids, "labels": s.labels, "attention_mask": [1] * len(s.input_ids)}
+            for s in (short, long)
+        ]
     )
     width = len(long.input_ids)
     assert batch["input_ids"].shape == (2, width)  # not padded to a fixed 512

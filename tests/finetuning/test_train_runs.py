@@ -25,7 +25,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def quick(tiny_model_dir: Path, data_dir: Path, out: Path, **overrides: object) -> list[str]:
-    flags: dict[str, object] = {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "per_device_train_batch_size": 4}
+    flags: dict[str, object] = {
+        "max_steps": 4,
+        "eval_steps": 2,
+        "save_steps": 2,
+        "per_device_train_batch_size": 4,
+    }
     return train_args(tiny_model_dir, data_dir, out, out.parent / "cache", **{**flags, **overrides})
 
 
@@ -40,7 +45,8 @@ def test_torchrun_with_two_cpu_processes_writes_one_model(
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
             "-m", "finetuning.finetuning", *quick(tiny_model_dir, data_dir, out, ddp_backend="gloo"),
         ],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=ROOT, env=env, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         output, _ = proc.communicate(timeout=180)
@@ -58,7 +64,9 @@ def test_torchrun_with_two_cpu_processes_writes_one_model(
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
 
 
-def test_training_resumes_from_the_last_checkpoint(tiny_model_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_training_resumes_from_the_last_checkpoint(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     main(quick(tiny_model_dir, data_dir, out))
     # Mark the checkpoint's state: only a run that really resumes from it carries the mark on.

@@ -30,7 +30,13 @@ BY_OLDEST = {
     "помоги с задачей по математике": "четыре, это просто",
     "сегодня хорошая погода": "давай, через час",
 }
-FILLER = ["привет", "отлично, спасибо", "очень, там про звёзды и планеты", "тоже неплохо", "да, солнце светит"]
+FILLER = [
+    "привет",
+    "отлично, спасибо",
+    "очень, там про звёзды и планеты",
+    "тоже неплохо",
+    "да, солнце светит",
+]
 NEUTRAL_NEWEST = ["хорошо, а у тебя?", "интересно?", "завтра пойдём", "комедию?"]
 
 
@@ -83,7 +89,9 @@ def probes() -> list[Probe]:
     return out
 
 
-def train_args(model_dir: Path, data_dir: Path, output_dir: Path, cache_dir: Path, **overrides: object) -> list[str]:
+def train_args(
+    model_dir: Path, data_dir: Path, output_dir: Path, cache_dir: Path, **overrides: object
+) -> list[str]:
     """Command-line flags for a quick CPU run of finetuning.finetuning on top of config.yaml."""
     flags: dict[str, object] = {
         "model_name_or_path": model_dir,
