@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
@@ -23,6 +25,9 @@ COMPOSE = ROOT / "docker-compose.yaml"
 COMPOSE_CPU = ROOT / "docker-compose.cpu.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
+# Processes the tests start: the tiny model loads in seconds, a busy CI machine may need more.
+READY_TIMEOUT_S = 120
+GREEDY = {"GEN_DO_SAMPLE": "false", "GEN_NUM_BEAMS": "1", "GEN_MAX_NEW_TOKENS": "20"}
 DOCKERFILES = {"model_server": ROOT / "model_server" / "Dockerfile", "bot": ROOT / "bot" / "Dockerfile"}
 
 
@@ -289,3 +294,27 @@ def settings_env(cls: type[BaseSettings]) -> SettingsEnv:
         for env_name in aliases:
             names[env_name.upper()] = info
     return SettingsEnv(names=names, families=tuple(families))
+
+
+# --- running services ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def expected_answer(url: str, query: str, context: list[dict[str, str]]) -> str:
+    response = httpx.post(f"{url}/answer", json={"query": query, "context": context}, timeout=60)
+    response.raise_for_status()
+    answer: str = response.json()["answer"]
+    return answer

@@ -8,6 +8,7 @@ and sent the right context.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -17,88 +18,19 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import psutil
 import pytest
 
 from bot import texts
 from bot.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID
 from dialogue.format import CONTEXT_SIZE
-from tests.deploy.support import ROOT, settings_env
+from tests.bot.fake_bot_api import FakeBotAPI
+from tests.deploy.support import READY_TIMEOUT_S, expected_answer
 
-READY_TIMEOUT_S = 120
-GREEDY = {"GEN_DO_SAMPLE": "false", "GEN_NUM_BEAMS": "1", "GEN_MAX_NEW_TOKENS": "20"}
 Q1, Q2 = "привет, как дела?", "а что ты делаешь вечером?"
-
-
-def _setting_names() -> set[str]:
-    from bot.settings import Settings as BotSettings
-    from model_server.settings import Settings as ServerSettings
-
-    return {*settings_env(BotSettings).names, *settings_env(ServerSettings).names}
-
-
-@pytest.fixture(scope="module")
-def run_env(tiny_model_dir: Path) -> dict[str, str]:
-    """The environment of a person trying a local model: nothing of the caller's configuration leaks in."""
-    names = _setting_names()
-    env = {k: v for k, v in os.environ.items() if k.upper() not in names and not k.upper().startswith("GEN_")}
-    return {
-        **env,
-        **GREEDY,
-        "MODEL_NAME_OR_PATH": str(tiny_model_dir),
-        "PYTHONPATH": str(ROOT),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-
-
-@pytest.fixture(scope="module")
-def reference_server(run_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A model server of its own, asked directly for the answers the chat must print."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("reference") / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "model_server"],
-            env={**run_env, "HOST": "127.0.0.1", "PORT": str(port)},
-            cwd=tmp_path_factory.mktemp("reference-cwd"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while not _healthy(url):
-                assert server.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "reference model server did not start"
-                time.sleep(0.3)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(30)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def expected_answer(url: str, query: str, context: list[dict[str, str]]) -> str:
-    response = httpx.post(f"{url}/answer", json={"query": query, "context": context}, timeout=60)
-    response.raise_for_status()
-    answer: str = response.json()["answer"]
-    return answer
 
 
 def stored_context(workdir: Path) -> list[dict[str, str]] | None:
@@ -233,3 +165,72 @@ def test_a_model_that_cannot_load_ends_the_run_with_the_reason(
     assert run.returncode == 1
     assert "model server exited" in run.stderr and str(missing) in run.stderr
     assert not (tmp_path / "bot_context.sqlite3").exists(), "no chat without a model"
+
+
+def processes_started_by(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.mark.timeout(300)
+async def test_with_bot_token_the_telegram_bot_answers_and_ctrl_c_stops_both(
+    run_env: dict[str, str], reference_server: str, tmp_path: Path
+) -> None:
+    token = "123456:TEST-local-run-token"
+    api = await FakeBotAPI(token).start()
+    log = (tmp_path / "local_run.log").open("wb")
+    env = {
+        **run_env,
+        "BOT_TOKEN": token,
+        "TELEGRAM_API_URL": api.base_url,
+        "ASR_MODEL": str(tmp_path / "none"),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.local_run"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        user_id = 777
+        api.send_text(user_id, Q1)
+        try:
+            [reply] = await api.replies(user_id, after=0, count=1, timeout=READY_TIMEOUT_S)
+        except TimeoutError:
+            raise AssertionError((tmp_path / "local_run.log").read_text()) from None
+        assert reply == expected_answer(reference_server, Q1, [])
+
+        started = processes_started_by(process.pid)
+        commands = [" ".join(p.cmdline()) for p in started]
+        assert any("-m model_server" in c for c in commands) and any(c.endswith("-m bot") for c in commands)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(process.wait, 60) == 130
+        assert not still_running(started), "Ctrl-C left processes behind"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+        await api.stop()
+
+
+def test_model_server_healthcheck_of_compose_is_healthy_only_when_the_model_answers(
+    reference_server: str, compose: dict
+) -> None:
+    """The compose healthcheck command, run as Docker runs it, against a real server."""
+    test = compose["services"]["model_server"]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    port = reference_server.rsplit(":", 1)[1]
+    ok = subprocess.run(test[1:], env={**os.environ, "PORT": port}, capture_output=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    with socket.socket() as idle:  # bound, not listening: nothing answers there
+        idle.bind(("127.0.0.1", 0))
+        down = subprocess.run(
+            test[1:], env={**os.environ, "PORT": str(idle.getsockname()[1])}, capture_output=True, timeout=30
+        )
+    assert down.returncode != 0

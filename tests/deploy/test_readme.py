@@ -87,6 +87,6 @@ def test_repository_files_named_in_the_readme_exist() -> None:
             r"`((?:finetuning|bot|model_server|dialogue)/[\w./-]+|docker-compose(?:\.cpu)?\.yaml)`", README
         )
     )
-    paths |= set(re.findall(r"sbatch (\S+)", README))
+    paths |= set(re.findall(r"sbatch ((?:\w+/)+[\w.-]+)", README))
     for path in paths:
         assert (ROOT / path).exists(), path
