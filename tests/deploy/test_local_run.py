@@ -9,6 +9,7 @@ and sent the right context.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import queue
@@ -219,18 +220,34 @@ async def test_with_bot_token_the_telegram_bot_answers_and_ctrl_c_stops_both(
         await api.stop()
 
 
+class _Loading(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def test_model_server_healthcheck_of_compose_is_healthy_only_when_the_model_answers(
     reference_server: str, compose: dict
 ) -> None:
     """The compose healthcheck command, run as Docker runs it, against a real server."""
     test = compose["services"]["model_server"]["healthcheck"]["test"]
-    assert test[0] == "CMD"
-    port = reference_server.rsplit(":", 1)[1]
-    ok = subprocess.run(test[1:], env={**os.environ, "PORT": port}, capture_output=True, timeout=30)
-    assert ok.returncode == 0, ok.stderr
+    assert test[:2] == ["CMD", "python"]
+    command = [sys.executable, *test[2:]]  # the image's python is the one on its PATH
+
+    def check(port: int | str) -> int:
+        env = {**os.environ, "PORT": str(port)}
+        return subprocess.run(command, env=env, capture_output=True, timeout=30).returncode
+
+    assert check(reference_server.rsplit(":", 1)[1]) == 0
     with socket.socket() as idle:  # bound, not listening: nothing answers there
         idle.bind(("127.0.0.1", 0))
-        down = subprocess.run(
-            test[1:], env={**os.environ, "PORT": str(idle.getsockname()[1])}, capture_output=True, timeout=30
-        )
-    assert down.returncode != 0
+        assert check(idle.getsockname()[1]) != 0
+    loading = http.server.HTTPServer(("127.0.0.1", 0), _Loading)
+    threading.Thread(target=loading.serve_forever, daemon=True).start()
+    try:
+        assert check(loading.server_address[1]) != 0, "503 (model still loading) must count as unhealthy"
+    finally:
+        loading.shutdown()
