@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -34,34 +35,81 @@ def quick(tiny_model_dir: Path, data_dir: Path, out: Path, **overrides: object) 
     return train_args(tiny_model_dir, data_dir, out, out.parent / "cache", **{**flags, **overrides})
 
 
-def test_torchrun_with_two_cpu_processes_writes_one_model(
-    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    # Its own session, so a hung rendezvous can be killed with both workers.
+def run_train_sh(args: list[str], env: dict[str, str], timeout: float = 180) -> str:
+    """``bash finetuning/train.sh ARGS`` in its own session, so a hung rendezvous dies with its workers."""
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "finetuning.finetuning", *quick(tiny_model_dir, data_dir, out, ddp_backend="gloo"),
-        ],
+        ["bash", str(ROOT / "finetuning" / "train.sh"), *args],
         cwd=ROOT, env=env, text=True, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        output, _ = proc.communicate(timeout=180)
+        output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         output, _ = proc.communicate()
-        pytest.fail("torchrun did not finish in 180 s:\n" + output[-3000:])
+        pytest.fail(f"train.sh did not finish in {timeout} s:\n{output[-3000:]}")
     assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "GPUS_PER_NODE", "MASTER_"))}
+    return {**env, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_train_sh_under_slurm_runs_two_ddp_workers_that_write_one_model(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    # Stand-ins for Slurm's srun and scontrol: srun logs its options and runs the command once (one node).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(
+        '#!/usr/bin/env bash\necho "$@" > "$SRUN_LOG"\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n'
+    )
+    (bin_dir / "scontrol").write_text("#!/usr/bin/env bash\necho 127.0.0.1\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    port = free_port()
+    env = clean_env(
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+        SRUN_LOG=str(tmp_path / "srun.log"),
+        SLURM_JOB_ID="4242",
+        SLURM_JOB_NODELIST="gpu-node-[01]",
+        SLURM_JOB_NUM_NODES="1",
+        SLURM_CPUS_PER_TASK="2",
+        SLURM_SUBMIT_DIR=str(ROOT),
+        GPUS_PER_NODE="2",
+        MASTER_PORT=str(port),
+    )
+    out = tmp_path / "out"
+    output = run_train_sh(quick(tiny_model_dir, data_dir, out, ddp_backend="gloo"), env)
+
+    srun = (tmp_path / "srun.log").read_text()
+    assert "--nodes=1 --ntasks-per-node=1" in srun
+    assert f"--rdzv_endpoint=127.0.0.1:{port}" in srun and "--rdzv_id=4242" in srun
+    assert "--nproc_per_node=2" in srun
     assert "world size 2" in output
-    # 54 training rows split over 2 ranks = 27 each, 7 batches of 4 per rank: 4 steps are 4/7 of an epoch.
-    # One process alone would need 14 batches per epoch.
+    # 54 training rows split over 2 ranks = 27 each, 7 batches of 4 per rank: 4 steps are 4/7 of an epoch
+    # (one process alone would need 14 batches per epoch).
     train = json.loads((out / "train_results.json").read_text())
     assert train["epoch"] == pytest.approx(4 / 7, abs=0.01)
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+
+
+def test_train_sh_runs_without_slurm_on_one_machine(
+    tiny_model_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    output = run_train_sh(quick(tiny_model_dir, data_dir, out, max_steps=2), clean_env())
+    assert "no Slurm: 1 worker(s)" in output and "world size 1" in output
+    assert (out / "model.safetensors").is_file() and (out / "generation_config.json").is_file()
 
 
 def test_training_resumes_from_the_last_checkpoint(
