@@ -150,6 +150,23 @@ async def test_context_survives_a_restart_then_clear_context_forgets_and_ctrl_c_
         chat.close()
 
 
+def test_a_running_model_server_named_by_model_server_url_is_used_not_started(
+    run_env: dict[str, str], reference_server: str, tmp_path: Path
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.local_run"],
+        input=f"{Q1}\n/exit\n{Q2}\n",
+        env={**run_env, "MODEL_SERVER_URL": reference_server, "MODEL_NAME_OR_PATH": str(tmp_path / "unused")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr
+    assert answers(run.stdout) == [expected_answer(reference_server, Q1, [])], "/exit ends the chat"
+    assert "Starting the model server" not in run.stderr
+
+
 def test_a_model_that_cannot_load_ends_the_run_with_the_reason(
     run_env: dict[str, str], tmp_path: Path
 ) -> None:
