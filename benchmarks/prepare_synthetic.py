@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def _entities(parts: list[Any]) -> list[dict[str, str]]:
 def _list_text(rng: random.Random, users: list[tuple[str, str]]) -> list[Any]:
     kind = rng.randrange(4)
     if kind == 0:
-        return [_sentence(rng) + " ", {"type": "link", "text": f"https://example.com/{rng.randint(1, 10**6)}"}]
+        link = f"https://example.com/{rng.randint(1, 10**6)}"
+        return [_sentence(rng) + " ", {"type": "link", "text": link}]
     if kind == 1:
         return [{"type": "mention", "text": f"@nick{rng.randint(1, 500)}"}, " " + _sentence(rng)]
     if kind == 2:
@@ -137,3 +139,7 @@ def write_synthetic_export(path: Path, n_messages: int, seed: int = 0) -> Path:
     with path.open("w", encoding="utf-8") as f:
         json.dump(export, f, ensure_ascii=False, indent=1)
     return path
+
+
+if __name__ == "__main__":
+    write_synthetic_export(Path(sys.argv[1]), int(sys.argv[2]))

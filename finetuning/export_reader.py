@@ -53,7 +53,7 @@ class _Reader:
         self.slow_after = slow_after
 
     def read(self, size: int = -1) -> bytes:
-        if self.slow_after is not None and self.position >= self.slow_after:
+        if size and self.slow_after is not None and self.position >= self.slow_after:
             size = 1
         data = self.raw.read(size)
         self.position += len(data)
@@ -75,24 +75,34 @@ def read_chats(path: Path, on_bytes: Callable[[int], object] | None = None) -> I
     except OSError as e:
         raise ExportError(path, e.strerror or str(e)) from None
     with raw:
+        if raw.seek(0, 2) == 0:
+            raise ExportError(path, "empty file, expected a Telegram chat export (JSON)")
+        raw.seek(0)
         reader = _Reader(raw)
         try:
             shape, header = _detect_shape(path, ijson.parse(reader))
             raw.seek(0)
             reader = _Reader(raw, on_bytes)
             if shape == "chat":
-                yield Chat(_title(header), ijson.items(reader, "messages.item"))
+                yield Chat(_title(header), _guarded(path, reader, ijson.items(reader, "messages.item")))
             else:
-                yield from _account_chats(ijson.parse(reader))
+                for chat in _account_chats(ijson.parse(reader)):
+                    yield Chat(chat.title, _guarded(path, reader, chat.messages))
         except (ijson.JSONError, UnicodeDecodeError) as e:
             raise ExportError(path, _describe_json_error(path, reader.position, e)) from None
 
 
+def _guarded(path: Path, reader: _Reader, messages: Iterator[Any]) -> Iterator[Any]:
+    """``messages``, with parse errors turned into an ExportError that says where."""
+    try:
+        yield from messages
+    except (ijson.JSONError, UnicodeDecodeError) as e:
+        raise ExportError(path, _describe_json_error(path, reader.position, e)) from None
+
+
 def _detect_shape(path: Path, events: Iterator[tuple[str, str, Any]]) -> tuple[str, dict[str, Any]]:
     """"chat" or "account", from the top-level keys; the header holds name, id, type."""
-    first = next(events, None)
-    if first is None:
-        raise ExportError(path, "empty file, expected a Telegram chat export (JSON)")
+    first = next(events)
     if first[1] != "start_map":
         raise ExportError(path, "not a Telegram export: the top level is not a JSON object")
     header: dict[str, Any] = {}

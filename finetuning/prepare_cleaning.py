@@ -21,10 +21,12 @@ PHONE = "[PHONE]"
 URL = "[URL]"
 
 _TLD = r"(?:ru|com|org|net|io|me|su|info|dev|app|ly|gg|tv|co|рф)"
+# A URL runs to the next space, less the punctuation that ends a sentence.
+_URL_TAIL = r"\S*[^\s.,;:!?)\]}»\"'…]"
 _URL = (
-    r"(?:https?://|ftp://|www\.)\S+"
-    rf"|\b(?:[a-z0-9-]+\.)+{_TLD}\b(?:/\S*)?"
-    r"|\bt\.me/\S+"
+    rf"(?:https?://|ftp://|www\.){_URL_TAIL}"
+    rf"|\b(?:[a-z0-9-]+\.)+{_TLD}\b(?:/{_URL_TAIL})?"
+    rf"|\bt\.me/{_URL_TAIL}"
 )
 _URL_RE = re.compile(_URL, re.IGNORECASE)
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -47,7 +47,9 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
     max_gap_s, max_chars, anonymize = options.max_gap_s, options.max_chars, options.anonymize
     known: dict[int, tuple[str, str, int | None]] = {}
     authors: dict[str, str] = {}  # one string object per author, shared by all map entries
-    window: deque[tuple[str, str]] = deque(maxlen=n)  # closed turns of this conversation
+    # The closed turns of this conversation, oldest first; authors alternate.
+    window_authors: deque[str] = deque(maxlen=n)
+    window_texts: deque[str] = deque(maxlen=n)
     turn_author: str | None = None
     turn_texts: list[str] = []
     turn_parent: int | None = None
@@ -57,28 +59,31 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
     def close_turn() -> Row | None:
         """The open turn's row (None when its response is junk); the turn joins the window."""
         assert turn_author is not None
-        turn = (turn_author, turn_texts[0] if len(turn_texts) == 1 else _joined(turn_author, turn_texts))
-        # The window alternates authors; the closed turn joins it, merged into
-        # its last turn when the same author goes on after a reply of theirs.
-        same_author = bool(window) and window[-1][0] == turn_author
-        if turn_parent is not None:
-            sequence = _with_chain(known, turn_parent, turn, n)
-        elif same_author:
-            sequence = merge_consecutive([*window, turn])
+        text = turn_texts[0] if len(turn_texts) == 1 else _joined(turn_author, turn_texts)
+        same_author = bool(window_authors) and window_authors[-1] == turn_author
+        if turn_parent is None and not same_author:
+            # The common case, kept cheap: the window is the context as it is.
+            k = len(window_texts)
+            row = (*window_texts, text) if k == n else ("",) * (n - k) + (*window_texts, text)
         else:
-            sequence = [*window, turn]
+            if turn_parent is not None:
+                sequence = _with_chain(known, turn_parent, (turn_author, text), n)
+            else:
+                sequence = merge_consecutive([*zip(window_authors, window_texts, strict=True),
+                                              (turn_author, text)])
+            row = ("",) * (n + 1 - len(sequence)) + tuple([t for _, t in sequence[-n - 1 :]])
+        # The closed turn is context for the next ones, merged into the last
+        # turn when the same author goes on after a reply of theirs.
         if same_author:
-            window[-1] = merge_consecutive([window[-1], turn])[0]
+            window_texts[-1] = merge_consecutive([(turn_author, window_texts[-1]), (turn_author, text)])[0][1]
         else:
-            window.append(turn)
-        response = sequence[-1][1]
-        junk = junk_match(response)
+            window_authors.append(turn_author)
+            window_texts.append(text)
+        junk = junk_match(row[-1])
         if junk is not None:
             stats[f"dropped_{junk.lastgroup}"] += 1
             return None
-        if len(sequence) > n:
-            return tuple([text for _, text in sequence[-n - 1 :]])
-        return ("",) * (n + 1 - len(sequence)) + tuple([text for _, text in sequence])
+        return row
 
     try:
         for message in messages:
@@ -97,7 +102,8 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
                 if turn_author is not None and (row := close_turn()) is not None:
                     yield row
                 turn_author = None
-                window.clear()
+                window_authors.clear()
+                window_texts.clear()
                 continue
             author = message.get("from_id")
             if type(author) is not str or not author.startswith("user"):
@@ -121,7 +127,8 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
                 if turn_author is not None and (row := close_turn()) is not None:
                     yield row
                 turn_author = None
-                window.clear()
+                window_authors.clear()
+                window_texts.clear()
                 continue
 
             author = authors.setdefault(author, author)
@@ -144,7 +151,8 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
                     yield row
                 turn_author = None
             if new_conversation:
-                window.clear()
+                window_authors.clear()
+                window_texts.clear()
             if turn_author is None:
                 turn_author, turn_texts, turn_parent = author, [text], parent
             else:

@@ -1,0 +1,142 @@
+"""Input shapes (single chat, full account, several files) and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finetuning.prepare_messages import main
+from tests.finetuning.export_fixtures import account, as_lists, chat, msg, prepare, write_json
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_full_account_export_reads_every_chat_and_keeps_replies_inside_their_chat(tmp_path: Path) -> None:
+    first = chat([msg(1, "anna", "Вопрос в первом чате"), msg(2, "boris", "Ответ в первом", reply_to=1)],
+                 name="Первый", chat_id=1)
+    # the same message ids in another chat: replies must not cross chats
+    second = chat([msg(1, "vera", "Вопрос во втором чате"), msg(2, "gleb", "Ответ во втором", reply_to=1)],
+                  name="Второй", chat_id=2)
+    export = account(first, second)
+    export["left_chats"] = {"about": "", "list": [chat([msg(1, "anna", "Покинутый чат")], chat_id=3)]}
+    rows, summary = prepare(tmp_path, export)
+    assert as_lists(rows) == [
+        ["Вопрос в первом чате"],
+        ["Вопрос в первом чате", "Ответ в первом"],
+        ["Вопрос во втором чате"],
+        ["Вопрос во втором чате", "Ответ во втором"],
+        ["Покинутый чат"],
+    ]
+    assert summary["chats"] == 3 and summary["messages_read"] == 5
+
+
+def test_several_files_go_into_one_csv_without_repeats(tmp_path: Path) -> None:
+    one = chat([msg(1, "anna", "Привет"), msg(2, "boris", "Здравствуй")])
+    # an overlapping, later export of the same chat
+    two = chat([msg(1, "anna", "Привет"), msg(2, "boris", "Здравствуй"), msg(3, "anna", "Как ты?")])
+    rows, summary = prepare(tmp_path, one, two)
+    assert as_lists(rows) == [["Привет"], ["Привет", "Здравствуй"], ["Привет", "Здравствуй", "Как ты?"]]
+    assert summary["dropped"] == {"duplicate": 2}
+    assert len(summary["inputs"]) == 2
+
+
+def test_messages_may_come_before_the_chat_name(tmp_path: Path) -> None:
+    path = tmp_path / "reordered.json"
+    path.write_text(json.dumps({"messages": [msg(1, "anna", "Текст")], "name": "Чат"}), encoding="utf-8")
+    rows, _ = prepare(tmp_path, path)
+    assert as_lists(rows) == [["Текст"]]
+
+
+def _bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    good = json.dumps(chat([msg(1, "anna", "Привет"), msg(2, "boris", "Пока")]), indent=1, ensure_ascii=False)
+    cases = {
+        "missing": (tmp_path / "nope.json", "no such file"),
+        "truncated": (tmp_path / "truncated.json", "truncated JSON"),
+        "malformed": (tmp_path / "malformed.json", "invalid JSON at line 8, column 12 (byte"),
+        "not an export": (tmp_path / "list.json", "not a Telegram export"),
+        "other object": (tmp_path / "other.json", 'no "messages" list'),
+        "messages not a list": (tmp_path / "messages.json", '"messages" is not a list'),
+        "empty": (tmp_path / "empty.json", "empty file"),
+        "binary": (tmp_path / "binary.json", "invalid JSON"),
+        "directory": (tmp_path / "folder.json", "not a regular file"),
+    }
+    cases["truncated"][0].write_text(good[: len(good) // 2], encoding="utf-8")
+    cases["malformed"][0].write_text(good.replace('"type": "message"', '"type": message', 1), encoding="utf-8")
+    cases["not an export"][0].write_text("[1, 2, 3]", encoding="utf-8")
+    cases["other object"][0].write_text('{"name": "x", "items": []}', encoding="utf-8")
+    cases["messages not a list"][0].write_text('{"name": "x", "messages": {"1": 2}}', encoding="utf-8")
+    cases["empty"][0].write_bytes(b"")
+    cases["binary"][0].write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    cases["directory"][0].mkdir()
+    return cases
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "malformed", "not an export", "other object",
+                                  "messages not a list", "empty", "binary", "directory"])
+def test_bad_input_exits_with_one_line_naming_file_and_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    good = write_json(tmp_path / "good.json", chat([msg(1, "anna", "Привет")]))
+    path, problem = _bad_input_cases(tmp_path)[case]
+    output = tmp_path / "out.csv"
+    output.write_text("previous,data\n", encoding="utf-8")
+    code = main(["--tg-history-path", str(good), "--tg-history-path", str(path),
+                 "--output-path", str(output), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert len(err.splitlines()) == 1, err
+    assert str(path) in err and problem in err, err
+    # a failed run leaves the previous CSV as it was, and no temporary files
+    assert output.read_text(encoding="utf-8") == "previous,data\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_json_error_position_points_at_the_broken_byte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A large file, so that the error lies far past the first 64 KiB read.
+    messages = [msg(i, "anna" if i % 2 else "boris", f"Сообщение номер {i}") for i in range(1, 3001)]
+    text = json.dumps(chat(messages), indent=1, ensure_ascii=False)
+    broken_at = text.index('"Сообщение номер 2500"')
+    lines = text[:broken_at].split("\n")
+    path = tmp_path / "broken.json"
+    path.write_text(text[:broken_at] + "}" + text[broken_at + 1 :], encoding="utf-8")
+    assert main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    column = len(lines[-1].encode()) + 1
+    assert f"invalid JSON at line {len(lines)}, column {column} (byte {len(text[:broken_at].encode()) + 1})" in err
+
+
+def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "truncated.json"
+    content = '{"name": "x", "messages": [{"id": 1, "type": "mess'
+    path.write_text(content, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(path),
+         "--output-path", str(tmp_path / "o.csv")],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]  # the progress bar may come first
+    end = len(content)
+    assert last_line == f"error: {path}: truncated JSON: the file ends at line 1, column {end} (byte {end})"
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "result.json", chat([msg(1, "anna", "Привет"), msg(2, "boris", "Привет!")]))
+    output = tmp_path / "data_output" / "chat.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(path),
+         "--output-path", str(output)],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "messages read: 2, rows written: 2" in result.stdout
+    assert "reading exports" in result.stderr  # the tqdm bar
+    summary = json.loads((tmp_path / "data_output" / "chat.summary.json").read_text(encoding="utf-8"))
+    assert summary["rows_written"] == 2 and summary["options"]["anonymize"] is True
