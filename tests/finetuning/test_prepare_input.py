@@ -66,7 +66,8 @@ def _bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "directory": (tmp_path / "folder.json", "not a regular file"),
     }
     cases["truncated"][0].write_text(good[: len(good) // 2], encoding="utf-8")
-    cases["malformed"][0].write_text(good.replace('"type": "message"', '"type": message', 1), encoding="utf-8")
+    malformed = good.replace('"type": "message"', '"type": message', 1)
+    cases["malformed"][0].write_text(malformed, encoding="utf-8")
     cases["not an export"][0].write_text("[1, 2, 3]", encoding="utf-8")
     cases["other object"][0].write_text('{"name": "x", "items": []}', encoding="utf-8")
     cases["messages not a list"][0].write_text('{"name": "x", "messages": {"1": 2}}', encoding="utf-8")
@@ -96,7 +97,9 @@ def test_bad_input_exits_with_one_line_naming_file_and_problem(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_json_error_position_points_at_the_broken_byte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_error_position_points_at_the_broken_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A large file, so that the error lies far past the first 64 KiB read.
     messages = [msg(i, "anna" if i % 2 else "boris", f"Сообщение номер {i}") for i in range(1, 3001)]
     text = json.dumps(chat(messages), indent=1, ensure_ascii=False)
@@ -104,10 +107,11 @@ def test_json_error_position_points_at_the_broken_byte(tmp_path: Path, capsys: p
     lines = text[:broken_at].split("\n")
     path = tmp_path / "broken.json"
     path.write_text(text[:broken_at] + "}" + text[broken_at + 1 :], encoding="utf-8")
-    assert main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress"]) == 1
+    code = main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress"])
     err = capsys.readouterr().err
-    column = len(lines[-1].encode()) + 1
-    assert f"invalid JSON at line {len(lines)}, column {column} (byte {len(text[:broken_at].encode()) + 1})" in err
+    column, byte = len(lines[-1].encode()) + 1, len(text[:broken_at].encode()) + 1
+    assert code == 1
+    assert f"invalid JSON at line {len(lines)}, column {column} (byte {byte})" in err
 
 
 def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:

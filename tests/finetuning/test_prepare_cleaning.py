@@ -1,0 +1,102 @@
+"""Text cleaning, anonymisation and CSV formatting, checked piece by piece."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialogue.format import normalize
+from finetuning.prepare_cleaning import anonymize, clean_text, junk_kind, normalized
+from finetuning.prepare_csv import csv_header, write_rows
+
+# Russian and Latin letters, digits, punctuation, "@" runs, quotes and every kind of whitespace.
+ALPHABET = "абвгАБВ xyzXYZ0129 .,;!?@@@\"'\n\r\t\u00a0\u2028\u3000😂\u200d-"
+texts = st.text(alphabet=st.sampled_from(list(ALPHABET)), max_size=30)
+
+
+@given(texts)
+def test_the_fast_path_normalises_exactly_like_the_shared_format(text: str) -> None:
+    assert normalized(text) == normalize(text)
+
+
+@given(st.lists(st.lists(texts, min_size=4, max_size=4), max_size=20))
+def test_csv_rows_read_back_unchanged(rows: list[list[str]]) -> None:
+    out = io.StringIO(newline="")
+    write_rows(out, rows)
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == rows
+    if not any("\r" in cell for row in rows for cell in row):  # we quote a lone "\r" too
+        assert out.getvalue() == _stdlib_csv(rows)
+
+
+def _stdlib_csv(rows: list[list[str]]) -> str:
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+def test_header_names_contexts_oldest_first() -> None:
+    assert csv_header(3) == ["context_3", "context_2", "context_1", "response"]
+    assert csv_header(1) == ["context_1", "response"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("звони +7 999 123-45-67 вечером", "звони [PHONE] вечером"),
+        ("8 (912) 345 67 89", "[PHONE]"),
+        ("мой 89123456789.", "мой [PHONE]."),
+        ("пиши ivan.petrov+chat@gmail.com!", "пиши [EMAIL]!"),
+        ("спроси у @durov_fan и @Vasya_P", "спроси у [MENTION] и [MENTION]"),
+        ("тут https://habr.com/ru/articles/1/?a=b, а тут www.ya.ru.", "тут [URL], а тут [URL]."),
+        ("канал t.me/some_channel и сайт example.org/path", "канал [URL] и сайт [URL]"),
+    ],
+)
+def test_contacts_become_placeholders(text: str, expected: str) -> None:
+    assert anonymize(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["встреча в 2023 году в 19:30", "счёт 3:1, 12 очков", "т.е. всё ок", "цена 1 500 руб", "ну @ да",
+     "email@"],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert anonymize(text) == text
+
+
+def test_mention_name_entities_hide_the_name_and_keep_the_rest() -> None:
+    parts = ["Спасибо, ", {"type": "mention_name", "text": "Анна Каренина", "user_id": 5}, "!"]
+    assert clean_text(parts) == "Спасибо, [NAME]!"
+    assert clean_text(parts, anonymize_contacts=False) == "Спасибо, Анна Каренина!"
+
+
+def test_speaker_tag_lookalikes_are_normalised_before_anonymising() -> None:
+    assert clean_text("@@vasya_p,  привет\n") == "[MENTION], привет"
+
+
+def test_text_without_plain_text_is_empty() -> None:
+    assert clean_text([]) == ""
+    assert clean_text([{"type": "bold"}, {"text": 5}]) == ""
+    assert clean_text(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("https://example.com/a.png", "only_link"),
+        ("[URL] [URL]", "only_link"),
+        ("www.example.com, https://x.org", "only_link"),
+        ("😂", "only_emoji"),
+        ("👍🏻 ❤️ 🇷🇺", "only_emoji"),
+        ("👨‍👩‍👧", "only_emoji"),
+        ("ахах 😂", None),
+        ("смотри https://example.com", None),
+        (")))", None),
+    ],
+)
+def test_junk_responses_are_recognised(text: str, kind: str | None) -> None:
+    assert junk_kind(text) == kind
