@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
 import subprocess
+import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,9 @@ from tests.deploy.support import (
 
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
 EXTRA = {"model_server": "server", "bot": "bot"}
+OWN_PACKAGES = {"dialogue", "bot", "model_server", "finetuning"}
+# Imported only when configured so, from an extra the image leaves out on purpose.
+OPTIONAL_IMPORTS = {"bot": {"speech_recognition"}}  # ASR_BACKEND=google, extra bot-google
 
 params = pytest.mark.parametrize("service", sorted(DOCKERFILES))
 
@@ -78,6 +85,62 @@ def test_installs_only_its_own_extra_and_runs_its_entry_point(service: str) -> N
     assert extras == {EXTRA[service]}, extras
     cmd = [i for i in stages(service)[-1].instructions if i.keyword == "CMD"][-1]
     assert json.loads(cmd.args) == ["python", "-m", service]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def distributions_of_extra(extra: str) -> set[str]:
+    """The project's base and ``extra`` requirements with everything they pull in, as installed here."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pending = [(Requirement(r), "") for r in project["dependencies"]]
+    pending += [(Requirement(r), extra) for r in project["optional-dependencies"][extra]]
+    seen: set[str] = set()
+    while pending:
+        requirement, requested_extra = pending.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": requested_extra}):
+            continue
+        name = _canonical(requirement.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(requirement.name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for sub in map(Requirement, requires):
+            pending += [(sub, "")] + [(sub, e) for e in requirement.extras]
+    return seen
+
+
+def imports_of(folders: list[str]) -> set[str]:
+    """Top-level modules the code imports anywhere (inside functions too), stdlib left out."""
+    modules: set[str] = set()
+    for folder in folders:
+        for file in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    modules |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m != "__future__"}
+
+
+@params
+def test_the_image_extra_provides_every_import_of_the_code_it_copies(service: str) -> None:
+    copied = [src for stage in stages(service) for src in copy_sources(stage) if (ROOT / src).is_dir()]
+    assert set(copied) == {"dialogue", service}
+    installed = distributions_of_extra(EXTRA[service])
+    providers = metadata.packages_distributions()
+    missing = {
+        module
+        for module in imports_of(copied) - OWN_PACKAGES - OPTIONAL_IMPORTS.get(service, set())
+        if not {_canonical(d) for d in providers.get(module, [])} & installed
+    }
+    assert not missing, f"{service} imports {sorted(missing)}, which .[{EXTRA[service]}] does not install"
 
 
 def test_model_server_torch_comes_from_a_chosen_index() -> None:
