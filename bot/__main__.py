@@ -27,7 +27,9 @@ class StartupError(RuntimeError):
 
 async def run(settings: Settings, token: str) -> None:
     engine = create_engine(settings)
-    model = ModelClient(settings.model_server_url, settings.answer_timeout_s)
+    model = ModelClient(
+        settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency
+    )
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)
     try:

@@ -25,6 +25,9 @@ from dialogue.format import FALLBACK_ANSWER, normalize
 log = logging.getLogger(__name__)
 
 TELEGRAM_MESSAGE_LIMIT = 4096
+# "typing" goes out only when the answer takes longer than this: a quick answer
+# needs no indicator, and each action is a Bot API call counted in its limits.
+TYPING_AFTER_S = 0.3
 
 
 def split_message(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
@@ -75,7 +78,9 @@ async def answer_and_remember(
 
     assert message.bot is not None
     try:
-        async with ChatActionSender.typing(bot=message.bot, chat_id=message.chat.id):
+        async with ChatActionSender.typing(
+            bot=message.bot, chat_id=message.chat.id, initial_sleep=TYPING_AFTER_S
+        ):
             answer = normalize(await model.answer(query, context))
     except ModelServerError as exc:
         log.warning("no answer for user %d: %s", user_id, exc)

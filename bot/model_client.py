@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -33,20 +34,35 @@ class ModelServerRejected(ModelServerError):
 
 
 class ModelClient:
-    """One shared ``httpx.AsyncClient`` (connection pool) for every update."""
+    """One shared ``httpx.AsyncClient`` (connection pool) for every update.
 
-    def __init__(self, base_url: str, timeout_s: float, client: httpx.AsyncClient | None = None) -> None:
+    At most ``max_concurrency`` requests are in flight; the others wait on a
+    semaphore, which is much cheaper than waiting in httpcore's pool (whose
+    bookkeeping grows with waiting requests times connections). ``timeout_s``
+    bounds the whole answer, waiting included.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        client: httpx.AsyncClient | None = None,
+        max_concurrency: int = 16,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(max_concurrency)
         self._client = client or httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
         )
 
     async def answer(self, query: str, context: Sequence[Turn]) -> str:
         payload = {"query": query, "context": [{"role": t.role, "text": t.text} for t in context]}
         try:
-            response = await self._client.post("/answer", json=payload)
-        except httpx.TimeoutException as exc:
+            async with asyncio.timeout(self.timeout_s), self._slots:
+                response = await self._client.post("/answer", json=payload)
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise ModelServerTimeout("model server did not answer in time") from exc
         except httpx.TransportError as exc:
             raise ModelServerUnavailable(f"model server unreachable: {type(exc).__name__}") from exc

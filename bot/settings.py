@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     voice_max_seconds: int = Field(120, ge=1)
     voice_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     answer_timeout_s: float = Field(60.0, gt=0, description="time the model server may take per answer")
+    # Requests in flight to the model server; the server batches concurrent ones.
+    model_max_concurrency: int = Field(16, ge=1)
 
     rate_limit_messages: int = Field(8, ge=1, description="messages a user may send per period")
     rate_limit_period_s: float = Field(10.0, gt=0)

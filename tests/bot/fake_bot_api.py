@@ -38,6 +38,7 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}  # file_id -> content
         self.delivered_at: dict[int, float] = {}  # update_id -> when getUpdates handed it out
+        self.sent: defaultdict[int, list[Call]] = defaultdict(list)  # chat_id -> delivered sendMessage calls
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -130,11 +131,7 @@ class FakeBotAPI:
 
     def messages_to(self, chat_id: int) -> list[str]:
         """Texts delivered to ``chat_id`` (calls that got an injected error do not count)."""
-        return [
-            c.params["text"]
-            for c in self.calls_of("sendMessage")
-            if int(c.params["chat_id"]) == chat_id and not c.failed
-        ]
+        return [c.params["text"] for c in self.sent[chat_id]]
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         async with self._changed:
@@ -166,6 +163,8 @@ class FakeBotAPI:
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")
         result = await handler(params)
+        if method == "sendMessage":
+            self.sent[int(params["chat_id"])].append(call)
         return web.json_response({"ok": True, "result": result})
 
     async def _m_getMe(self, params: dict[str, Any]) -> Any:  # noqa: N802

@@ -107,10 +107,11 @@ async def test_start_and_help_list_the_commands(harness: Harness) -> None:
 
 
 async def test_text_is_answered_with_context_and_remembered(harness: Harness) -> None:
-    harness.model.delay_s = 0.2  # long enough for the "typing" action to go out
+    harness.model.delay_s = 0.6  # long enough for the "typing" action to go out
     assert await harness.send(text_update(5, "привет")) == ["ответ на: привет"]
     assert harness.model.requests[-1] == {"query": "привет", "context": []}
     assert harness.bot.mocked.sent("sendChatAction")[-1].action == "typing"
+    harness.model.delay_s = 0.0
 
     assert await harness.send(text_update(5, "как  дела?\nчто нового")) == ["ответ на: как дела? что нового"]
     assert harness.model.requests[-1]["context"] == [

