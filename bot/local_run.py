@@ -27,6 +27,7 @@ from typing import IO
 
 import httpx
 from dotenv import dotenv_values
+from pydantic import ValidationError
 
 from bot import terminal_chat
 from bot.settings import Settings, get_settings
@@ -190,9 +191,17 @@ def _model_server(
 
 
 def main() -> int:
+    # Like Ctrl-C: a kill or a closed terminal also stops the children, which run in
+    # sessions of their own and would otherwise outlive this process.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
     try:
-        return run(get_settings())
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"local_run: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        return run(settings)
     except StartupError as exc:
         print(f"local_run: {exc}", file=sys.stderr)
         return 1
