@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import ErrorEvent
+from aiohttp import ClientError
 
+from bot import texts
 from bot.context_store import ContextStore
 from bot.handlers import build_router
 from bot.handlers.commands import BOT_COMMANDS
@@ -37,8 +42,25 @@ def build_dispatcher(
         ResourcesMiddleware(settings=settings, store=store, model=model, recognizer=recognizer)
     )
     dp.include_router(build_router())
+    dp.errors.register(_on_error)
     dp.startup.register(_on_startup)
     return dp
+
+
+async def _on_error(event: ErrorEvent) -> bool:
+    """Last resort for a bug or an unforeseen failure: log it, and tell the user rather than go silent."""
+    log.error(
+        "update %d failed: %s",
+        event.update.update_id,
+        type(event.exception).__name__,
+        exc_info=event.exception,
+    )
+    message = event.update.message
+    if message is not None:
+        # Sending may be what failed in the first place.
+        with suppress(TelegramAPIError, ClientError, TimeoutError):
+            await message.answer(texts.INTERNAL_ERROR)
+    return True
 
 
 async def _on_startup(bot: Bot) -> None:

@@ -19,7 +19,7 @@ from bot.app import build_dispatcher
 from bot.context_store import ContextStore
 from bot.db import create_engine, upgrade_database
 from bot.settings import Settings
-from bot.speech import FasterWhisperRecognizer
+from bot.speech import FasterWhisperRecognizer, Recognizer
 from bot.telegram_retry import RetryRequestMiddleware
 from dialogue.format import Turn
 from tests.bot.fake_model import FakeModelServer
@@ -70,7 +70,7 @@ class Harness:
 
 
 async def make_harness(
-    url: URL, recognizer: FasterWhisperRecognizer | None = None, **settings: Any
+    url: URL, recognizer: Recognizer | None = None, **settings: Any
 ) -> AsyncIterator[Harness]:
     engine = create_engine(url)
     await upgrade_database(engine)
@@ -208,11 +208,28 @@ async def test_telegram_429_and_5xx_are_retried(harness: Harness) -> None:
 
 
 async def test_undeliverable_answer_is_not_remembered(harness: Harness) -> None:
-    for _ in range(5):
+    for _ in range(5):  # every retry of the answer fails; the apology goes through
         harness.bot.mocked.fail_next("sendMessage", 500, "Internal Server Error")
-    with pytest.raises(Exception, match="Internal Server Error"):
-        await harness.send(text_update(14, "привет"))
+    assert await harness.send(text_update(14, "привет")) == ["ответ на: привет"] * 5 + [texts.INTERNAL_ERROR]
     assert await harness.store.get(14) == []
+
+
+class BrokenRecognizer:
+    async def transcribe(self, data: bytes) -> str:
+        raise RuntimeError("CTranslate2 ran out of memory")
+
+    def close(self) -> None:
+        pass
+
+
+async def test_unexpected_failure_gets_apology_not_silence(
+    pg_database: URL, russian_voice_ogg: bytes
+) -> None:
+    async for h in make_harness(pg_database, BrokenRecognizer()):
+        h.bot.mocked.files["voice/v2"] = russian_voice_ogg
+        assert await h.send(voice_update(24, "v2", 2, len(russian_voice_ogg))) == [texts.INTERNAL_ERROR]
+        assert await h.store.get(24) == []
+        assert await h.send(text_update(24, "а текст?")) == ["ответ на: а текст?"]  # the bot carries on
 
 
 async def test_voice_is_recognised_answered_and_stored(
