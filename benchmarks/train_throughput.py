@@ -1,0 +1,224 @@
+"""Training throughput: our pipeline against the original recipe, on the same CSV, in one run.
+
+- original: every sample padded to 512 tokens, loss on every position (padding included),
+  random batches - what the original script did.
+- ours: ``finetuning.data`` samples (loss on responses, EOS taught), dynamic padding per batch,
+  length-grouped batches - what ``python -m finetuning.finetuning`` does.
+
+Both train the same randomly initialised GPT-2 with the HF Trainer, same batch size, same steps.
+The number that matters is useful (non-padding) tokens per second; target ours >= 3x original.
+
+    python benchmarks/train_throughput.py                          # small GPT-2, CPU, fp32
+    python benchmarks/train_throughput.py --rudialogpt-shape       # GPU: 24 x 1024, 16 heads, bf16
+    python benchmarks/train_throughput.py --csv data_output/chat.csv
+
+Without ``--csv`` the data is a synthetic Telegram export (benchmarks/prepare_synthetic.py)
+run through ``python -m finetuning.prepare_messages``. The tokenizer is a byte-level BPE
+trained on that CSV (8,000 tokens; ruDialoGPT's own has 50k, so its samples are somewhat
+shorter still, which only favours dynamic padding further).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dialogue.format import training_text  # noqa: E402
+from finetuning.data import (  # noqa: E402
+    ensure_pad_token,
+    load_dialogues,
+    make_collator,
+    tokenize_dialogues,
+)
+
+ORIGINAL_LENGTH = 512
+
+
+def synthetic_csv(workdir: Path, n_messages: int) -> Path:
+    from benchmarks.prepare_synthetic import write_synthetic_export
+
+    export = write_synthetic_export(workdir / "export.json", n_messages) or workdir / "export.json"
+    csv_path = workdir / "data" / "synthetic.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
+         "--output-path", str(csv_path)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return csv_path
+
+
+def train_tokenizer(rows: Any, vocab_size: int) -> Any:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    eos = "<|endoftext|>"
+    texts = [m for ms in rows["messages"] for m in ms if m] + [r for r in rows["response"] if r]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=vocab_size, special_tokens=[eos], show_progress=False)
+    tokenizer = GPT2TokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token=eos, eos_token=eos, unk_token=eos
+    )
+    ensure_pad_token(tokenizer)
+    return tokenizer
+
+
+def original_samples(rows: Any, tokenizer: Any) -> Any:
+    """The original's recipe: fixed 512-token padding, labels = input_ids everywhere."""
+    import datasets
+
+    texts = [
+        training_text(m, r, tokenizer.eos_token)
+        for m, r in zip(rows["messages"], rows["response"], strict=True)
+        if r.strip()
+    ]
+    enc = tokenizer(texts, padding="max_length", truncation=True, max_length=ORIGINAL_LENGTH)
+    return datasets.Dataset.from_dict(
+        {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["input_ids"]}
+    )
+
+
+class CountingCollator:
+    """Wraps a collator and records the non-padding tokens of every batch, in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.useful: list[int] = []
+        self.padded: list[int] = []
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
+        batch = self.inner(features)
+        self.useful.append(int(batch["attention_mask"].sum()))
+        self.padded.append(int(batch["attention_mask"].numel()))
+        return batch
+
+
+def run(
+    name: str, model_config: Any, dataset: Any, collator: Any, args: argparse.Namespace, gpu: bool
+) -> dict:
+    import torch
+    from transformers import GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
+
+    step_times: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            if gpu:
+                torch.cuda.synchronize()
+            step_times.append(time.perf_counter())
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(model_config)
+    counting = CountingCollator(collator)
+    with tempfile.TemporaryDirectory() as out:
+        training_args = TrainingArguments(
+            output_dir=out,
+            max_steps=args.warmup + args.steps,
+            per_device_train_batch_size=args.batch_size,
+            learning_rate=5e-5,
+            train_sampling_strategy="group_by_length" if name == "ours" else "random",
+            bf16=gpu,
+            use_cpu=not gpu,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            dataloader_pin_memory=gpu,
+            seed=0,
+        )
+        Trainer(
+            model=model,
+            args=training_args,
+            train_dataset=dataset,
+            data_collator=counting,
+            callbacks=[StepClock()],
+        ).train()
+    first, last = args.warmup, args.warmup + args.steps
+    seconds = step_times[last - 1] - step_times[first - 1]
+    useful = sum(counting.useful[first:last])
+    padded = sum(counting.padded[first:last])
+    return {
+        "recipe": name,
+        "samples/s": args.steps * args.batch_size / seconds,
+        "tokens/batch": padded / args.steps,
+        "padding %": 100 * (1 - useful / padded),
+        "useful tokens/s": useful / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--csv", type=Path, help="a prepared CSV (default: synthetic chat)")
+    parser.add_argument("--messages", type=int, default=6000, help="synthetic chat size")
+    parser.add_argument(
+        "--rudialogpt-shape", action="store_true", help="24 layers x 1024, 16 heads, bf16 on GPU"
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per recipe")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    args = parser.parse_args()
+
+    import torch
+    from transformers import GPT2Config
+
+    gpu = torch.cuda.is_available()
+    if args.rudialogpt_shape and not gpu:
+        print("note: --rudialogpt-shape without a GPU runs in fp32 on CPU and is very slow")
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = args.csv or synthetic_csv(Path(tmp), args.messages)
+        rows = load_dialogues([csv_path], cache_dir=str(Path(tmp) / "cache"))
+        tokenizer = train_tokenizer(rows, vocab_size=8000)
+        shape: dict[str, Any] = (
+            {"n_layer": 24, "n_embd": 1024, "n_head": 16, "vocab_size": 50261}
+            if args.rudialogpt_shape
+            else {"n_layer": 4, "n_embd": 256, "n_head": 4, "vocab_size": len(tokenizer)}
+        )
+        model_config = GPT2Config(
+            n_positions=ORIGINAL_LENGTH,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **shape,
+        )
+        ours = tokenize_dialogues(rows, tokenizer, max_length=ORIGINAL_LENGTH)
+        original = original_samples(rows, tokenizer)
+        device = f"GPU bf16 {torch.cuda.get_device_name()}" if gpu else "CPU fp32"
+        print(
+            f"data: {csv_path.name if args.csv else 'synthetic chat'}, {len(ours)} samples, "
+            f"mean {sum(ours['length']) / len(ours):.0f} tokens, max {max(ours['length'])}; "
+            f"model: GPT-2 {shape['n_layer']} x {shape['n_embd']}, {shape['n_head']} heads, "
+            f"vocab {shape['vocab_size']}; {device}; "
+            f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup}"
+        )
+        from transformers import default_data_collator
+
+        results = [
+            run("original", model_config, original, default_data_collator, args, gpu),
+            run("ours", model_config, ours, make_collator(tokenizer, 8 if gpu else None), args, gpu),
+        ]
+
+    print()
+    print("| recipe | samples/s | tokens/batch | padding % | useful tokens/s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(
+            f"| {r['recipe']} | {r['samples/s']:.1f} | {r['tokens/batch']:.0f} | {r['padding %']:.1f} | "
+            f"{r['useful tokens/s']:.0f} |"
+        )
+    ratio = results[1]["useful tokens/s"] / results[0]["useful tokens/s"]
+    print(f"\nuseful tokens/s, ours / original: {ratio:.2f}x (target >= 3x)")
+
+
+if __name__ == "__main__":
+    main()
