@@ -301,3 +301,17 @@ async def test_slow_answer_for_one_user_does_not_hold_up_another(harness: Harnes
     await asyncio.gather(timed(text_update(40, "slow"), slow_done), timed(text_update(41, "fast"), fast_done))
     assert fast_done[0] - started < 0.5 < slow_done[0] - started
     assert harness.bot.mocked.sent_texts(41) == ["ответ на: fast"]
+
+
+async def test_silent_voice_asks_to_record_again(voice_harness: Harness, tmp_path: Any) -> None:
+    import subprocess
+
+    ogg = tmp_path / "silence.ogg"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "2",
+         "-c:a", "libopus", str(ogg)],
+        check=True,
+    )  # fmt: skip
+    voice_harness.bot.mocked.files["voice/silent"] = ogg.read_bytes()
+    assert await voice_harness.send(voice_update(25, "silent", 2, 900)) == [texts.VOICE_EMPTY]
+    assert voice_harness.model.requests == []
