@@ -28,6 +28,8 @@ class ExportError(Exception):
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
 
 
 @dataclass

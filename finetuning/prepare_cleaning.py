@@ -103,8 +103,13 @@ def normalized(text: str) -> str:
 
 def clean_text(text: Any, anonymize_contacts: bool = True) -> str:
     """Joined, normalised (the shared rule) and, if asked, anonymised text."""
-    clean = normalized(text if type(text) is str else join_text(text, anonymize_contacts))
-    return anonymize(clean) if anonymize_contacts and clean else clean
+    if type(text) is not str:
+        text = join_text(text, anonymize_contacts)
+    # normalized(), inlined: this runs for every message.
+    if not (text.isprintable() and "  " not in text and "@@" not in text
+            and text[:1] != " " and text[-1:] != " "):
+        text = normalize(text)
+    return anonymize(text) if anonymize_contacts and text else text
 
 
 def junk_kind(text: str) -> str | None:

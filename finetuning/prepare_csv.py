@@ -33,12 +33,16 @@ def csv_field(text: str) -> str:
 def write_rows(out: TextIO, rows: Iterable[Sequence[str]]) -> None:
     batch: list[str] = []
     for row in rows:
-        # csv_field, inlined: this runs for every cell of every row.
-        batch.append(",".join([
-            '"' + cell.replace('"', '""') + '"'
-            if "," in cell or '"' in cell or "\n" in cell or "\r" in cell else cell
-            for cell in row
-        ]))
+        line = ",".join(row)
+        # Most rows need no quoting: then the line has only the separators'
+        # commas. Otherwise quote cell by cell (csv_field, inlined).
+        if line.count(",") != len(row) - 1 or '"' in line or "\n" in line or "\r" in line:
+            line = ",".join([
+                '"' + cell.replace('"', '""') + '"'
+                if "," in cell or '"' in cell or "\n" in cell or "\r" in cell else cell
+                for cell in row
+            ])
+        batch.append(line)
         if len(batch) >= BATCH_ROWS:
             batch.append("")
             out.write("\n".join(batch))

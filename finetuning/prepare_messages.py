@@ -27,9 +27,10 @@ from typing import Any
 from tqdm import tqdm
 
 from dialogue.format import CONTEXT_SIZE
-from finetuning.export_reader import ExportError, read_chats, warn_if_slow_backend
+from finetuning.export_reader import ExportError, warn_if_slow_backend
 from finetuning.prepare_csv import atomic_text_file, csv_header, write_rows
-from finetuning.prepare_samples import Row, SampleOptions, chat_rows
+from finetuning.prepare_records import export_records, records_in_helper
+from finetuning.prepare_samples import Row, SampleOptions, sample_rows
 
 
 def summary_path(output_path: Path) -> Path:
@@ -37,13 +38,17 @@ def summary_path(output_path: Path) -> Path:
 
 
 def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
-            progress: bool = True) -> dict[str, Any]:
-    """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary."""
+            progress: bool = True, helper_process: bool = True) -> dict[str, Any]:
+    """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary.
+
+    With ``helper_process`` the exports are parsed in a second process
+    (prepare_records), which overlaps parsing with building rows.
+    """
     for path in paths:
         if not path.is_file():
             raise ExportError(path, "no such file" if not path.exists() else "not a regular file")
     stats: Counter[str] = Counter()
-    chats = 0
+    read_records = records_in_helper if helper_process else export_records
 
     def unique_rows(on_bytes: Callable[[int], object]) -> Iterator[Row]:
         """All rows of all files, without exact repeats.
@@ -51,18 +56,15 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
         Only a 64-bit hash of each row is remembered, to keep memory small;
         two different rows share one with a chance of about 1e-9 per million.
         """
-        nonlocal chats
         seen: set[int] = set()
-        for path in paths:
-            for chat in read_chats(path, on_bytes=on_bytes):
-                chats += 1
-                for row in chat_rows(chat.messages, options, stats):
-                    key = hash(row)
-                    if key in seen:
-                        stats["dropped_duplicate"] += 1
-                    else:
-                        seen.add(key)
-                        yield row
+        records = read_records(paths, options.anonymize, stats, on_bytes)
+        for row in sample_rows(records, options, stats):
+            key = hash(row)
+            if key in seen:
+                stats["dropped_duplicate"] += 1
+            else:
+                seen.add(key)
+                yield row
         stats["rows_written"] = len(seen)
 
     total_bytes = sum(path.stat().st_size for path in paths)
@@ -81,19 +83,19 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
     finally:
         if gc_was_enabled:
             gc.enable()
-    summary = _summary(paths, output_path, options, stats, chats)
+    summary = _summary(paths, output_path, options, stats)
     _write_json_atomically(summary_path(output_path), summary)
     return summary
 
 
-def _summary(paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str],
-             chats: int) -> dict[str, Any]:
+def _summary(paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str]
+             ) -> dict[str, Any]:
     dropped = {key[len("dropped_"):]: count for key, count in sorted(stats.items())
                if key.startswith("dropped_")}
     return {
         "inputs": [str(p) for p in paths],
         "output": str(output_path),
-        "chats": chats,
+        "chats": stats["chats"],
         "messages_read": stats["messages_read"],
         "rows_written": stats["rows_written"],
         "replies_with_parent_in_file": stats["replies_in_chain"],
@@ -147,6 +149,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-anonymize", dest="anonymize", action="store_false",
                         help="keep mentions, names, links, e-mails and phone numbers as they are")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--single-process", dest="helper_process", action="store_false",
+                        help="parse in this process too (by default a helper process parses the exports)")
     return parser.parse_args(argv)
 
 
@@ -160,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         anonymize=args.anonymize,
     )
     try:
-        summary = prepare(args.tg_history_path, args.output_path, options, progress=args.progress)
+        summary = prepare(args.tg_history_path, args.output_path, options, progress=args.progress,
+                          helper_process=args.helper_process)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Training rows from the messages of one chat: reply-aware, conversation-bounded.
+"""Second stage of data preparation: message records -> training rows, reply-aware.
 
 A message that replies to an earlier message of the chat gets its reply chain
 (parent, grandparent, ...) as context; every reply makes its own row, so all
@@ -8,7 +8,8 @@ Consecutive messages of one author form one turn (the shared format's merge
 rule), so every row alternates speakers.
 
 Only one chat's state is held at a time: an id -> (author, text, parent) map
-of its kept messages, needed because a reply may point anywhere back.
+of its kept messages, needed because a reply may point anywhere back. Texts
+are normalised and anonymised here (prepare_cleaning).
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from dialogue.format import CONTEXT_SIZE, merge_consecutive
 from finetuning.prepare_cleaning import clean_text, junk_match
+from finetuning.prepare_records import NEW_CHAT, Record
 
 Row = tuple[str, ...]
 # A reply chain longer than this is cut (it also guards against id cycles
@@ -36,17 +36,18 @@ class SampleOptions:
     anonymize: bool = True
 
 
-def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[str]) -> Iterator[Row]:
-    """Rows (context_N, ..., context_1, response) for one chat; counts what it drops in ``stats``.
+def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOptions,
+                stats: Counter[str]) -> Iterator[Row]:
+    """Rows (context_N, ..., context_1, response) from the record stream of prepare_records.
 
-    The loop runs once per message of every export, so it keeps its state in
-    local variables: the open turn is its author, texts and (if it starts
-    with a reply to a known message) parent id.
+    Counts what it drops in ``stats``. The loop runs once per message of
+    every export, so it keeps its state in local variables: the open turn
+    is its author, texts and (if it starts with a reply to a known message)
+    parent id.
     """
     n = options.context_size
     max_gap_s, max_chars, anonymize = options.max_gap_s, options.max_chars, options.anonymize
     known: dict[int, tuple[str, str, int | None]] = {}
-    authors: dict[str, str] = {}  # one string object per author, shared by all map entries
     # The closed turns of this conversation, oldest first; authors alternate.
     window_authors: deque[str] = deque(maxlen=n)
     window_texts: deque[str] = deque(maxlen=n)
@@ -54,7 +55,6 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
     turn_texts: list[str] = []
     turn_parent: int | None = None
     last_time = 0.0
-    read = 0
 
     def close_turn() -> Row | None:
         """The open turn's row (None when its response is junk); the turn joins the window."""
@@ -85,85 +85,56 @@ def chat_rows(messages: Iterable[Any], options: SampleOptions, stats: Counter[st
             return None
         return row
 
-    try:
-        for message in messages:
-            read += 1
-            if type(message) is not dict:
-                stats["dropped_invalid"] += 1
-                continue
-            kind = message.get("type")
-            if kind != "message":
-                stats["dropped_service" if kind == "service" else "dropped_other_type"] += 1
-                continue
-            if "forwarded_from" in message:
-                # Someone else's post: not this author's words, and what follows
-                # usually discusses it, not the talk before.
-                stats["dropped_forwarded"] += 1
-                if turn_author is not None and (row := close_turn()) is not None:
-                    yield row
-                turn_author = None
-                window_authors.clear()
-                window_texts.clear()
-                continue
-            author = message.get("from_id")
-            if type(author) is not str or not author.startswith("user"):
-                stats["dropped_not_user"] += 1
-                continue
-            raw = message.get("text")
-            if not raw:
-                stats["dropped_media"] += 1
-                continue
-            text = clean_text(raw, anonymize)
-            if not text:
-                stats["dropped_empty"] += 1
-                continue
-            message_id = message.get("id")
-            if type(message_id) is not int:
-                stats["dropped_invalid"] += 1
-                continue
-            if len(text) > max_chars:
-                # Dropped, and the talk around it is not glued together over it.
-                stats["dropped_too_long"] += 1
-                if turn_author is not None and (row := close_turn()) is not None:
-                    yield row
-                turn_author = None
-                window_authors.clear()
-                window_texts.clear()
-                continue
-
-            author = authors.setdefault(author, author)
-            parent = message.get("reply_to_message_id")
-            if parent is not None:
-                if parent in known:
-                    stats["replies_in_chain"] += 1
-                else:
-                    stats["replies_to_unknown"] += 1
-                    parent = None
-            known[message_id] = (author, text, parent)
-
-            try:
-                time: float | None = float(message["date_unixtime"])
-            except (KeyError, TypeError, ValueError):  # older exports have only "date"
-                time = _timestamp(message)
-            new_conversation = time is not None and abs(time - last_time) > max_gap_s
-            if turn_author is not None and (new_conversation or parent is not None or turn_author != author):
-                if (row := close_turn()) is not None:
-                    yield row
-                turn_author = None
-            if new_conversation:
-                window_authors.clear()
-                window_texts.clear()
-            if turn_author is None:
-                turn_author, turn_texts, turn_parent = author, [text], parent
+    for record in records:
+        if not record:
+            # A chat's end (NEW_CHAT) or a forwarded post (BREAK) ends the conversation.
+            if turn_author is not None and (row := close_turn()) is not None:
+                yield row
+            turn_author = None
+            window_authors.clear()
+            window_texts.clear()
+            if record is NEW_CHAT:
+                known = {}  # ids are per chat; the old chat's map is released
+            continue
+        message_id, author, text, parent, time = record
+        text = clean_text(text, anonymize)
+        if not text:
+            stats["dropped_empty"] += 1
+            continue
+        if len(text) > max_chars:
+            # Dropped, and the talk around it is not glued together over it.
+            stats["dropped_too_long"] += 1
+            if turn_author is not None and (row := close_turn()) is not None:
+                yield row
+            turn_author = None
+            window_authors.clear()
+            window_texts.clear()
+            continue
+        if parent is not None:
+            if parent in known:
+                stats["replies_in_chain"] += 1
             else:
-                turn_texts.append(text)
-            if time is not None:
-                last_time = time
+                stats["replies_to_unknown"] += 1
+                parent = None
+        known[message_id] = (author, text, parent)
 
-        if turn_author is not None and (row := close_turn()) is not None:
-            yield row
-    finally:
-        stats["messages_read"] += read
+        new_conversation = time is not None and abs(time - last_time) > max_gap_s
+        if turn_author is not None and (new_conversation or parent is not None or turn_author != author):
+            if (row := close_turn()) is not None:
+                yield row
+            turn_author = None
+        if new_conversation:
+            window_authors.clear()
+            window_texts.clear()
+        if turn_author is None:
+            turn_author, turn_texts, turn_parent = author, [text], parent
+        else:
+            turn_texts.append(text)
+        if time is not None:
+            last_time = time
+
+    if turn_author is not None and (row := close_turn()) is not None:
+        yield row
 
 
 def _joined(author: str, texts: list[str]) -> str:
@@ -198,13 +169,3 @@ def _merged(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if before[0] == after[0]:
             return merge_consecutive(turns)
     return turns
-
-
-def _timestamp(message: dict[str, Any]) -> float | None:
-    date = message.get("date")
-    if isinstance(date, str):
-        try:
-            return datetime.fromisoformat(date).timestamp()
-        except ValueError:
-            return None
-    return None

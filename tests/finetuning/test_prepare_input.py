@@ -144,3 +144,26 @@ def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path:
     assert "reading exports" in result.stderr  # the tqdm bar
     summary = json.loads((tmp_path / "data_output" / "chat.summary.json").read_text(encoding="utf-8"))
     assert summary["rows_written"] == 2 and summary["options"]["anonymize"] is True
+
+
+def test_single_process_mode_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
+    """By default a helper process parses; --single-process must not change a byte."""
+    talk = [msg(i, "anna" if i % 3 else "boris", f"Сообщение {i}, да", reply_to=i - 2 if i % 4 == 0 else None)
+            for i in range(1, 60)]
+    one = chat([*talk, msg(60, "vera", "Переслано", forwarded_from="Канал")], chat_id=1)
+    two = account(one, chat([msg(1, "gleb", "Другой чат"), msg(2, "anna", "Ага", reply_to=1)], chat_id=2))
+    helper_rows, helper_summary = prepare(tmp_path, one, two, name="helper.csv")
+    single_rows, single_summary = prepare(tmp_path, one, two, args=("--single-process",), name="single.csv")
+    assert helper_rows == single_rows and len(helper_rows) > 40
+    del helper_summary["output"], single_summary["output"]
+    assert helper_summary == single_summary and helper_summary["chats"] == 3
+
+
+def test_bad_input_in_single_process_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"messages": [{"id": 1, "type": "message", "text": "a"}, {"id": 2,, }]}',
+                    encoding="utf-8")
+    code = main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress",
+                 "--single-process"])
+    assert code == 1
+    assert capsys.readouterr().err.strip().startswith(f"error: {path}: invalid JSON at line 1, column 67")

@@ -1,0 +1,162 @@
+"""First stage of data preparation: export files -> compact message records.
+
+Every message of every chat is either dropped here (counted by reason) or
+becomes a record ``(id, author, text, reply_to, unix_time)`` with its text
+joined to one string. A chat starts with :data:`NEW_CHAT`; a forwarded post,
+which ends the conversation around it, is :data:`BREAK`.
+
+Parsing is the largest cost of the whole run, so :func:`records_in_helper`
+runs this stage in a second process and streams the records to the caller in
+batches, while the caller builds and writes rows: on two or more cores the
+two halves overlap. :func:`export_records` is the same stream in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from finetuning.export_reader import ExportError, read_chats
+from finetuning.prepare_cleaning import join_text
+
+Record = tuple[int, str, str, Any, "float | None"]
+NEW_CHAT: tuple[()] = ()
+BREAK = None
+BATCH = 2048
+
+
+def message_records(messages: Iterable[Any], anonymize: bool, stats: Counter[str]
+                    ) -> Iterator[Record | None]:
+    """Records of one chat's raw messages; counts what it drops in ``stats``."""
+    authors: dict[str, str] = {}  # one string object per author
+    read = 0
+    try:
+        for message in messages:
+            read += 1
+            if type(message) is not dict:
+                stats["dropped_invalid"] += 1
+                continue
+            kind = message.get("type")
+            if kind != "message":
+                stats["dropped_service" if kind == "service" else "dropped_other_type"] += 1
+                continue
+            if "forwarded_from" in message:
+                # Someone else's post: not this author's words, and what follows
+                # usually discusses it, not the talk before.
+                stats["dropped_forwarded"] += 1
+                yield BREAK
+                continue
+            author = message.get("from_id")
+            if type(author) is not str or not author.startswith("user"):
+                stats["dropped_not_user"] += 1
+                continue
+            text = message.get("text")
+            if not text:
+                stats["dropped_media"] += 1
+                continue
+            message_id = message.get("id")
+            if type(message_id) is not int:
+                stats["dropped_invalid"] += 1
+                continue
+            try:
+                time: float | None = float(message["date_unixtime"])
+            except (KeyError, TypeError, ValueError):  # older exports have only "date"
+                time = _timestamp(message)
+            yield (
+                message_id,
+                authors.setdefault(author, author),
+                text if type(text) is str else join_text(text, anonymize),
+                message.get("reply_to_message_id"),
+                time,
+            )
+    finally:
+        stats["messages_read"] += read
+
+
+def export_records(paths: Sequence[Path], anonymize: bool, stats: Counter[str],
+                   on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
+    """The records of every chat of every file, each chat opened by NEW_CHAT."""
+    for path in paths:
+        for chat in read_chats(path, on_bytes=on_bytes):
+            stats["chats"] += 1
+            yield NEW_CHAT
+            yield from message_records(chat.messages, anonymize, stats)
+
+
+def records_in_helper(paths: Sequence[Path], anonymize: bool, stats: Counter[str],
+                      on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
+    """:func:`export_records`, computed in a helper process.
+
+    Errors in the helper come back as the same ExportError; the helper is
+    stopped when the caller stops early.
+    """
+    # fork starts at once; spawn (other platforms) imports this module anew.
+    context = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
+               else multiprocessing.get_context("spawn"))
+    receiver, sender = context.Pipe(duplex=False)
+    helper = context.Process(target=_produce, args=([str(p) for p in paths], anonymize, sender),
+                             name="prepare-records", daemon=True)
+    helper.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                kind, payload, read = receiver.recv()
+            except EOFError:
+                raise RuntimeError(f"the export reader process died (exit code {helper.exitcode})") from None
+            if on_bytes is not None and read:
+                on_bytes(read)
+            if kind == "records":
+                yield from payload
+            elif kind == "done":
+                stats.update(payload)
+                return
+            else:
+                raise ExportError(Path(payload[0]), payload[1])
+    finally:
+        receiver.close()
+        if helper.is_alive():
+            helper.terminate()
+        helper.join()
+
+
+def _produce(paths: list[str], anonymize: bool, sender: Connection) -> None:
+    """The helper process: records in batches, then the counts (or the error)."""
+    # Ctrl-C reaches the whole process group; the caller stops this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stats: Counter[str] = Counter()
+    read = 0
+
+    def count(n: int) -> None:
+        nonlocal read
+        read += n
+
+    try:
+        batch: list[Any] = []
+        for record in export_records([Path(p) for p in paths], anonymize, stats, count):
+            batch.append(record)
+            if len(batch) >= BATCH:
+                sender.send(("records", batch, read))
+                batch, read = [], 0
+        sender.send(("records", batch, read))
+        sender.send(("done", dict(stats), 0))
+    except ExportError as e:
+        sender.send(("error", (str(e.path), e.problem), 0))
+    finally:
+        sender.close()
+
+
+def _timestamp(message: dict[str, Any]) -> float | None:
+    date = message.get("date")
+    if isinstance(date, str):
+        try:
+            return datetime.fromisoformat(date).timestamp()
+        except ValueError:
+            return None
+    return None
