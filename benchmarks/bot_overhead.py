@@ -10,9 +10,10 @@
    - reply latency: from the moment getUpdates hands the update to the bot
      until its sendMessage reaches the fake Bot API;
    - handling time: aiogram's own "Update id=N is handled. Duration X ms"
-     (filter, context read, model call, reply, context write).
+     (filter, context read, model call, reply, context write);
+   and the bot process's CPU time per message (psutil).
    At 1 user (messages one after another) and at 50 users (each round, 50
-   users send at once).
+   users send at once, so latency there includes waiting for the others).
 2. Seconds of compute per second of audio for a voice message (PyAV decode +
    Whisper base, beam 1, int8 on CPU), recogniser loaded once (as the bot
    does) against loaded per message (what SpeechRecognition's
@@ -38,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import psutil  # noqa: E402
 from aiohttp import web  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
@@ -103,7 +105,14 @@ async def one_message_each(
     return results
 
 
-async def overhead(rounds: int, concurrent_rounds: int) -> list[tuple[str, int, list[float], list[float]]]:
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def overhead(
+    rounds: int, concurrent_rounds: int
+) -> list[tuple[int, int, list[float], list[float], float, float]]:
     admin, database = await scratch_database()
     api = await FakeBotAPI(TOKEN).start()
     model_port = free_port()
@@ -132,13 +141,16 @@ async def overhead(rounds: int, concurrent_rounds: int) -> list[tuple[str, int, 
             for _ in range(2):  # warm-up: pool connections, first insert and first update per user
                 await one_message_each(api, ids, counts)
             samples: list[tuple[int, float]] = []
+            cpu_before, wall_before = _cpu_seconds(bot.pid), time.perf_counter()
             for _ in range(n_rounds):
                 samples += await one_message_each(api, ids, counts)
+            cpu_ms = (_cpu_seconds(bot.pid) - cpu_before) * 1000 / len(samples)
+            throughput = len(samples) / (time.perf_counter() - wall_before)
             await asyncio.sleep(0.5)  # let the last "handled" lines reach the log
             handled = {int(i): float(ms) for i, ms in HANDLED.findall(log_path.read_text())}
             latencies = [ms for _, ms in samples]
             durations = [handled[i] for i, _ in samples if i in handled]
-            rows.append((f"{users}", len(samples), latencies, durations))
+            rows.append((users, len(samples), latencies, durations, cpu_ms, throughput))
     finally:
         stop(bot)
         await model.cleanup()
@@ -197,6 +209,10 @@ def voice(runs: int) -> list[tuple[str, float, float, str]]:
     model_dir = whisper_base_dir()
     data, seconds = voice_sample(model_dir)
 
+    started = time.perf_counter()
+    FasterWhisperRecognizer(str(model_dir), "ru", beam_size=1).close()
+    load_s = time.perf_counter() - started
+
     def measure(make_recognizer_each_time: bool) -> tuple[float, float, str]:
         walls, cpus = [], []
         recognizer = (
@@ -219,7 +235,10 @@ def voice(runs: int) -> list[tuple[str, float, float, str]]:
     for label, reload in (("loaded once (the bot)", False), ("loaded per message", True)):
         wall, cpu, transcript = measure(reload)
         rows.append((label, wall / seconds, cpu / seconds, transcript))
-    print(f"\nvoice: {seconds:.2f} s of espeak-ng Russian speech, OGG/Opus; Whisper base int8, beam 1, CPU")
+    print(
+        f"\nvoice: {seconds:.2f} s of espeak-ng Russian speech, OGG/Opus; Whisper base int8, beam 1, CPU; "
+        f"loading the model takes {load_s:.2f} s (files in page cache)"
+    )
     return rows
 
 
@@ -235,12 +254,16 @@ def main() -> None:
 
     rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds))
     print("\nbot overhead per text message (instant model server, fake Bot API, PostgreSQL)")
-    print("| concurrent users | messages | reply latency p50 ms | p99 ms | handling p50 ms | p99 ms |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
-    for users, n, latencies, durations in rows:
+    print(
+        "| concurrent users | messages | reply latency p50 ms | p99 ms | handling p50 ms | p99 ms "
+        "| bot CPU ms/message | messages/s |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for users, n, latencies, durations, cpu_ms, throughput in rows:
         print(
             f"| {users} | {n} | {percentile(latencies, 50):.1f} | {percentile(latencies, 99):.1f} "
-            f"| {percentile(durations, 50):.0f} | {percentile(durations, 99):.0f} |"
+            f"| {percentile(durations, 50):.0f} | {percentile(durations, 99):.0f} "
+            f"| {cpu_ms:.2f} | {throughput:.0f} |"
         )
     single = percentile(rows[0][2], 50)
     print(f"target p50 <= 10 ms at 1 user: {'met' if single <= 10 else 'NOT met'} ({single:.1f} ms)")
