@@ -3,14 +3,15 @@
     python -m finetuning.prepare_messages \\
         --tg-history-path chat.json [--tg-history-path account.json ...] \\
         --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
-        [--max-gap-minutes 30] [--max-length 500]
+        [--max-gap-minutes 30] [--max-length 500] [--single-process]
 
-Exports are streamed chat by chat (see export_reader), rows are built per chat
-(prepare_samples), exact duplicate rows are dropped, and the CSV is written to
-a temporary file that replaces the target only when everything succeeded. What
-was kept and dropped, and why, is printed and saved next to the CSV as
-``NAME.summary.json``. Bad input exits with status 1 and one line naming the
-file and the problem.
+Two stages: exports are streamed and reduced to message records (export_reader,
+prepare_records; in a helper process unless --single-process), then rows are
+built chat by chat (prepare_samples), exact duplicate rows are dropped, and the
+CSV is written to a temporary file that replaces the target only when
+everything succeeded (prepare_csv). What was kept and dropped, and why, is
+printed and saved next to the CSV as ``NAME.summary.json``. Bad input exits
+with status 1 and one line naming the file and the problem.
 """
 
 from __future__ import annotations

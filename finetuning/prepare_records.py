@@ -68,11 +68,12 @@ def message_records(messages: Iterable[Any], anonymize: bool, stats: Counter[str
                 time: float | None = float(message["date_unixtime"])
             except (KeyError, TypeError, ValueError):  # older exports have only "date"
                 time = _timestamp(message)
+            parent = message.get("reply_to_message_id")
             yield (
                 message_id,
                 authors.setdefault(author, author),
                 text if type(text) is str else join_text(text, anonymize),
-                message.get("reply_to_message_id"),
+                parent if type(parent) is int else None,
                 time,
             )
     finally:

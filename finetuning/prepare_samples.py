@@ -23,9 +23,9 @@ from finetuning.prepare_cleaning import clean_text, junk_match
 from finetuning.prepare_records import NEW_CHAT, Record
 
 Row = tuple[str, ...]
-# A reply chain longer than this is cut (it also guards against id cycles
-# in a broken export that repeats ids).
-MAX_CHAIN_STEPS = 1000
+# A reply chain is followed up to context_size changes of author; this caps
+# it when one author keeps replying to themselves.
+MAX_CHAIN_STEPS = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,11 @@ def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOpt
                 known = {}  # ids are per chat; the old chat's map is released
             continue
         message_id, author, text, parent, time = record
+        if message_id in known:
+            # A broken export: a second message with the same id would make
+            # the reply map ambiguous (and could make it cyclic).
+            stats["dropped_repeated_id"] += 1
+            continue
         text = clean_text(text, anonymize)
         if not text:
             stats["dropped_empty"] += 1

@@ -235,3 +235,21 @@ def test_texts_with_quotes_commas_and_speaker_tags_survive_the_csv(tmp_path: Pat
     export = chat([msg(1, "anna", 'Он сказал: "да, конечно",\tи ушёл @@ВТОРОЙ@@'), msg(2, "boris", "Ясно")])
     rows, _ = prepare(tmp_path, export, args=("--no-anonymize",))
     assert as_lists(rows)[-1] == ['Он сказал: "да, конечно", и ушёл @ВТОРОЙ@', "Ясно"]
+
+
+def test_broken_ids_cannot_loop_or_crash_the_reply_map(tmp_path: Path) -> None:
+    export = chat([
+        msg(1, "anna", "Первое"),
+        msg(2, "boris", "Второе", reply_to=1),
+        msg(1, "vera", "Снова первое", reply_to=2),  # the same id again
+        msg(3, "gleb", "Третье", reply_to=[1]),  # not an id at all
+        msg(4, "anna", "Сам себе", reply_to=4),  # replies to itself
+    ])
+    rows, summary = prepare(tmp_path, export)
+    assert as_lists(rows) == [
+        ["Первое"],
+        ["Первое", "Второе"],
+        ["Первое", "Второе", "Третье"],
+        ["Первое", "Второе", "Третье", "Сам себе"],
+    ]
+    assert summary["dropped"] == {"repeated_id": 1}
