@@ -3,10 +3,10 @@
     python -m finetuning.prepare_messages \\
         --tg-history-path chat.json [--tg-history-path account.json ...] \\
         --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
-        [--max-gap-minutes 30] [--max-length 500] [--single-process]
+        [--max-gap-minutes 30] [--max-length 500] [--[no-]helper-process]
 
 Two stages: exports are streamed and reduced to message records (export_reader,
-prepare_records; in a helper process unless --single-process), then rows are
+prepare_records; in a helper process on 4+ CPUs), then rows are
 built chat by chat (prepare_samples), exact duplicate rows are dropped, and the
 CSV is written to a temporary file that replaces the target only when
 everything succeeded (prepare_csv). What was kept and dropped, and why, is
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -39,12 +40,16 @@ def summary_path(output_path: Path) -> Path:
 
 
 def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
-            progress: bool = True, helper_process: bool = True) -> dict[str, Any]:
+            progress: bool = True, helper_process: bool | None = None) -> dict[str, Any]:
     """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary.
 
     With ``helper_process`` the exports are parsed in a second process
-    (prepare_records), which overlaps parsing with building rows.
+    (prepare_records), which overlaps parsing with building rows; by default
+    only with 4 or more CPUs: on fewer the two processes compete with each
+    other and with whatever else runs (measured slower on a busy 2-CPU box).
     """
+    if helper_process is None:
+        helper_process = _usable_cpus() >= 4
     for path in paths:
         if not path.is_file():
             raise ExportError(path, "no such file" if not path.exists() else "not a regular file")
@@ -126,6 +131,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"dropped: {dropped or 'nothing'}")
 
 
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -150,8 +162,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-anonymize", dest="anonymize", action="store_false",
                         help="keep mentions, names, links, e-mails and phone numbers as they are")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--single-process", dest="helper_process", action="store_false",
-                        help="parse in this process too (by default a helper process parses the exports)")
+    parser.add_argument("--helper-process", action=argparse.BooleanOptionalAction, default=None,
+                        help="parse the exports in a second process (default: with 4 or more CPUs)")
     return parser.parse_args(argv)
 
 

@@ -77,17 +77,18 @@ def _bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
+@pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
 @pytest.mark.parametrize("case", ["missing", "truncated", "malformed", "not an export", "other object",
                                   "messages not a list", "empty", "binary", "directory"])
 def test_bad_input_exits_with_one_line_naming_file_and_problem(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, mode: str
 ) -> None:
     good = write_json(tmp_path / "good.json", chat([msg(1, "anna", "Привет")]))
     path, problem = _bad_input_cases(tmp_path)[case]
     output = tmp_path / "out.csv"
     output.write_text("previous,data\n", encoding="utf-8")
     code = main(["--tg-history-path", str(good), "--tg-history-path", str(path),
-                 "--output-path", str(output), "--no-progress"])
+                 "--output-path", str(output), "--no-progress", mode])
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert len(err.splitlines()) == 1, err
@@ -146,24 +147,27 @@ def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path:
     assert summary["rows_written"] == 2 and summary["options"]["anonymize"] is True
 
 
-def test_single_process_mode_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
-    """By default a helper process parses; --single-process must not change a byte."""
+def test_helper_process_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
+    """Parsing in a helper process (the default on 4+ CPUs) must not change a byte."""
     talk = [msg(i, "anna" if i % 3 else "boris", f"Сообщение {i}, да", reply_to=i - 2 if i % 4 == 0 else None)
             for i in range(1, 60)]
     one = chat([*talk, msg(60, "vera", "Переслано", forwarded_from="Канал")], chat_id=1)
     two = account(one, chat([msg(1, "gleb", "Другой чат"), msg(2, "anna", "Ага", reply_to=1)], chat_id=2))
-    helper_rows, helper_summary = prepare(tmp_path, one, two, name="helper.csv")
-    single_rows, single_summary = prepare(tmp_path, one, two, args=("--single-process",), name="single.csv")
+    helper_rows, helper_summary = prepare(tmp_path, one, two, args=("--helper-process",), name="h.csv")
+    single_rows, single_summary = prepare(tmp_path, one, two, args=("--no-helper-process",), name="s.csv")
     assert helper_rows == single_rows and len(helper_rows) > 40
     del helper_summary["output"], single_summary["output"]
     assert helper_summary == single_summary and helper_summary["chats"] == 3
 
 
-def test_bad_input_in_single_process_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
+def test_broken_json_after_good_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"messages": [{"id": 1, "type": "message", "text": "a"}, {"id": 2,, }]}',
                     encoding="utf-8")
     code = main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress",
-                 "--single-process"])
+                 mode])
     assert code == 1
     assert capsys.readouterr().err.strip().startswith(f"error: {path}: invalid JSON at line 1, column 67")
