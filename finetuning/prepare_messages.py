@@ -17,6 +17,7 @@ with status 1 and one line naming the file and the problem.
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import json
 import os
@@ -50,6 +51,8 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
     """
     if helper_process is None:
         helper_process = _usable_cpus() >= 4
+    if output_path.is_dir():  # found now, not after all the work
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a CSV file", str(output_path))
     for path in paths:
         if not path.is_file():
             raise ExportError(path, "no such file" if not path.exists() else "not a regular file")
@@ -138,6 +141,13 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return number
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -155,7 +165,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-path", type=Path, required=True, help="CSV file to write")
     parser.add_argument("--context-size", type=_positive_int, default=CONTEXT_SIZE,
                         help="messages of context per row (default %(default)s)")
-    parser.add_argument("--max-gap-minutes", type=float, default=30.0,
+    parser.add_argument("--max-gap-minutes", type=_positive_float, default=30.0,
                         help="a longer pause starts a new conversation (default %(default)s)")
     parser.add_argument("--max-length", type=_positive_int, default=500,
                         help="messages longer than this many characters are dropped (default %(default)s)")
@@ -185,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"error: {e.filename or args.output_path}: {e.strerror or e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.output_path} was left as it was", file=sys.stderr)
+        return 130
     _print_summary(summary)
     return 0
 

@@ -171,3 +171,21 @@ def test_broken_json_after_good_messages(
                  mode])
     assert code == 1
     assert capsys.readouterr().err.strip().startswith(f"error: {path}: invalid JSON at line 1, column 67")
+
+
+def test_unwritable_output_is_one_line_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = write_json(tmp_path / "good.json", chat([msg(1, "anna", "Привет")]))
+    taken = tmp_path / "taken.csv"
+    taken.mkdir()  # a directory where the CSV should go
+    assert main(["--tg-history-path", str(good), "--output-path", str(taken), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(taken) in err and "directory" in err.lower(), err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_option_values_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--context-size", "0"], ["--max-gap-minutes", "-5"], ["--max-length", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--tg-history-path", "a.json", "--output-path", "o.csv", *bad])
+        assert exit_info.value.code == 2
+        assert bad[0] in capsys.readouterr().err
