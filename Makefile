@@ -1,26 +1,31 @@
 # One entry point for people and CI. Everything installs into .venv.
+#
+# torch: constraints-cpu.txt pins the version. Where pip has no local CPU build of
+# it (an ordinary machine), add PyTorch's CPU index so the pin does not pull the
+# multi-GB CUDA build:  make test PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= server,bot,train,dev
+PIP_ARGS ?=
 
-.PHONY: install run test lint pytest clean
+.PHONY: run test lint pytest clean
 
-install: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml constraints-cpu.txt
-	python3 -m venv $(VENV)
+# The stamp names the extras, so `make run` (server,bot) and `make test` (all) each
+# install once and neither reinstalls the other's set.
+$(VENV)/.installed-%: pyproject.toml constraints-cpu.txt
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[$(EXTRAS)]'
+	$(PY) -m pip install -q $(PIP_ARGS) -c constraints-cpu.txt -e '.[$*]'
 	touch $@
 
-run: install
+run: $(VENV)/.installed-server,bot
 	$(PY) -m bot.local_run
 
-lint: install
+lint: $(VENV)/.installed-server,bot,train,dev
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-pytest: install
+pytest: $(VENV)/.installed-server,bot,train,dev
 	$(PY) -m pytest
 
 test: lint pytest
