@@ -32,8 +32,8 @@ from tqdm import tqdm
 from dialogue.format import CONTEXT_SIZE
 from finetuning.export_reader import ExportError, warn_if_slow_backend
 from finetuning.prepare_csv import atomic_text_file, csv_header, write_rows
-from finetuning.prepare_records import export_records, records_in_helper
-from finetuning.prepare_samples import Row, SampleOptions, sample_rows
+from finetuning.prepare_records import SampleOptions, clean_records, export_records, records_in_helper
+from finetuning.prepare_samples import Row, sample_rows
 
 
 def summary_path(output_path: Path) -> Path:
@@ -66,7 +66,7 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
         two different rows share one with a chance of about 1e-9 per million.
         """
         seen: set[int] = set()
-        records = read_records(paths, options.anonymize, stats, on_bytes)
+        records = clean_records(read_records(paths, options, stats, on_bytes), options, stats)
         for row in sample_rows(records, options, stats):
             key = hash(row)
             if key in seen:

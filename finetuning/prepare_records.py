@@ -1,14 +1,16 @@
 """First stage of data preparation: export files -> compact message records.
 
 Every message of every chat is either dropped here (counted by reason) or
-becomes a record ``(id, author, text, reply_to, unix_time)`` with its text
-joined to one string. A chat starts with :data:`NEW_CHAT`; a forwarded post,
-which ends the conversation around it, is :data:`BREAK`.
+becomes a record ``(id, author, text, reply_to, unix_time)``: first with its
+text joined to one string (:func:`export_records`), then with its final,
+normalised and anonymised text (:func:`clean_records`). A chat starts with
+:data:`NEW_CHAT`; a forwarded post or a message over the length limit, either
+of which ends the conversation around it, is :data:`BREAK`.
 
-Parsing is the largest cost of the whole run, so :func:`records_in_helper`
-runs this stage in a second process and streams the records to the caller in
-batches, while the caller builds and writes rows: on two or more cores the
-two halves overlap. :func:`export_records` is the same stream in-process.
+Parsing takes about 40% of the whole run, so :func:`records_in_helper` can
+run export_records in a second process that streams the records to the
+caller in batches while the caller cleans them and builds and writes rows:
+that split halves the work between the two processes.
 """
 
 from __future__ import annotations
@@ -17,23 +19,34 @@ import multiprocessing
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from dialogue.format import CONTEXT_SIZE
 from finetuning.export_reader import ExportError, read_chats
-from finetuning.prepare_cleaning import join_text
+from finetuning.prepare_cleaning import clean_text, join_text
 
-Record = tuple[int, str, str, Any, "float | None"]
+Record = tuple[int, str, str, "int | None", "float | None"]
 NEW_CHAT: tuple[()] = ()
 BREAK = None
 BATCH = 2048
 
 
-def message_records(messages: Iterable[Any], anonymize: bool, stats: Counter[str]
+@dataclass(frozen=True)
+class SampleOptions:
+    context_size: int = CONTEXT_SIZE
+    max_gap_s: float = 30 * 60
+    max_chars: int = 500
+    anonymize: bool = True
+
+
+def message_records(messages: Iterable[Any], options: SampleOptions, stats: Counter[str]
                     ) -> Iterator[Record | None]:
     """Records of one chat's raw messages; counts what it drops in ``stats``."""
+    anonymize = options.anonymize
     authors: dict[str, str] = {}  # one string object per author
     read = 0
     try:
@@ -80,17 +93,36 @@ def message_records(messages: Iterable[Any], anonymize: bool, stats: Counter[str
         stats["messages_read"] += read
 
 
-def export_records(paths: Sequence[Path], anonymize: bool, stats: Counter[str],
+def clean_records(records: Iterable[Record | None | tuple[()]], options: SampleOptions,
+                  stats: Counter[str]) -> Iterator[Record | None | tuple[()]]:
+    """The records with their final text: normalised and anonymised; empty and overlong ones dropped."""
+    anonymize, max_chars = options.anonymize, options.max_chars
+    for record in records:
+        if record:
+            text = clean_text(record[2], anonymize)
+            if not text:
+                stats["dropped_empty"] += 1
+                continue
+            if len(text) > max_chars:
+                # Dropped, and the talk around it is not glued together over it.
+                stats["dropped_too_long"] += 1
+                yield BREAK
+                continue
+            record = (record[0], record[1], text, record[3], record[4])
+        yield record
+
+
+def export_records(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
                    on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
     """The records of every chat of every file, each chat opened by NEW_CHAT."""
     for path in paths:
         for chat in read_chats(path, on_bytes=on_bytes):
             stats["chats"] += 1
             yield NEW_CHAT
-            yield from message_records(chat.messages, anonymize, stats)
+            yield from message_records(chat.messages, options, stats)
 
 
-def records_in_helper(paths: Sequence[Path], anonymize: bool, stats: Counter[str],
+def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
                       on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
     """:func:`export_records`, computed in a helper process.
 
@@ -101,7 +133,7 @@ def records_in_helper(paths: Sequence[Path], anonymize: bool, stats: Counter[str
     context = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
                else multiprocessing.get_context("spawn"))
     receiver, sender = context.Pipe(duplex=False)
-    helper = context.Process(target=_produce, args=([str(p) for p in paths], anonymize, sender),
+    helper = context.Process(target=_produce, args=([str(p) for p in paths], options, sender),
                              name="prepare-records", daemon=True)
     helper.start()
     sender.close()
@@ -127,7 +159,7 @@ def records_in_helper(paths: Sequence[Path], anonymize: bool, stats: Counter[str
         helper.join()
 
 
-def _produce(paths: list[str], anonymize: bool, sender: Connection) -> None:
+def _produce(paths: list[str], options: SampleOptions, sender: Connection) -> None:
     """The helper process: records in batches, then the counts (or the error)."""
     # Ctrl-C reaches the whole process group; the caller stops this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -140,7 +172,7 @@ def _produce(paths: list[str], anonymize: bool, sender: Connection) -> None:
 
     try:
         batch: list[Any] = []
-        for record in export_records([Path(p) for p in paths], anonymize, stats, count):
+        for record in export_records([Path(p) for p in paths], options, stats, count):
             batch.append(record)
             if len(batch) >= BATCH:
                 sender.send(("records", batch, read))

@@ -8,32 +8,22 @@ Consecutive messages of one author form one turn (the shared format's merge
 rule), so every row alternates speakers.
 
 Only one chat's state is held at a time: an id -> (author, text, parent) map
-of its kept messages, needed because a reply may point anywhere back. Texts
-are normalised and anonymised here (prepare_cleaning).
+of its kept messages, needed because a reply may point anywhere back.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from dialogue.format import CONTEXT_SIZE, merge_consecutive
-from finetuning.prepare_cleaning import clean_text, junk_match
-from finetuning.prepare_records import NEW_CHAT, Record
+from dialogue.format import merge_consecutive
+from finetuning.prepare_cleaning import junk_match
+from finetuning.prepare_records import NEW_CHAT, Record, SampleOptions
 
 Row = tuple[str, ...]
 # A reply chain is followed up to context_size changes of author; this caps
 # it when one author keeps replying to themselves.
 MAX_CHAIN_STEPS = 64
-
-
-@dataclass(frozen=True)
-class SampleOptions:
-    context_size: int = CONTEXT_SIZE
-    max_gap_s: float = 30 * 60
-    max_chars: int = 500
-    anonymize: bool = True
 
 
 def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOptions,
@@ -46,7 +36,7 @@ def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOpt
     parent id.
     """
     n = options.context_size
-    max_gap_s, max_chars, anonymize = options.max_gap_s, options.max_chars, options.anonymize
+    max_gap_s = options.max_gap_s
     known: dict[int, tuple[str, str, int | None]] = {}
     # The closed turns of this conversation, oldest first; authors alternate.
     window_authors: deque[str] = deque(maxlen=n)
@@ -87,7 +77,8 @@ def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOpt
 
     for record in records:
         if not record:
-            # A chat's end (NEW_CHAT) or a forwarded post (BREAK) ends the conversation.
+            # A new chat (NEW_CHAT), a forwarded post or an overlong message
+            # (BREAK) ends the conversation.
             if turn_author is not None and (row := close_turn()) is not None:
                 yield row
             turn_author = None
@@ -101,19 +92,6 @@ def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOpt
             # A broken export: a second message with the same id would make
             # the reply map ambiguous (and could make it cyclic).
             stats["dropped_repeated_id"] += 1
-            continue
-        text = clean_text(text, anonymize)
-        if not text:
-            stats["dropped_empty"] += 1
-            continue
-        if len(text) > max_chars:
-            # Dropped, and the talk around it is not glued together over it.
-            stats["dropped_too_long"] += 1
-            if turn_author is not None and (row := close_turn()) is not None:
-                yield row
-            turn_author = None
-            window_authors.clear()
-            window_texts.clear()
             continue
         if parent is not None:
             if parent in known:
