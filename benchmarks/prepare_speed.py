@@ -124,10 +124,10 @@ def main() -> int:
     base = median[BASELINE]
     print(f"\nmedian of {args.repeats} runs each, in turn; rows written by ours: {summary['rows_written']}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"| {'':34} | wall s | CPU s | peak RSS MB | speed-up (wall) | speed-up (CPU) | RSS ratio |")
-    print(f"| {'-' * 34} | -----: | ----: | ----------: | --------------: | -------------: | --------: |")
+    print(f"| {'':36} | wall s | CPU s | peak RSS MB | speed-up (wall) | speed-up (CPU) | RSS ratio |")
+    print(f"| {'-' * 36} | -----: | ----: | ----------: | --------------: | -------------: | --------: |")
     for name, run in median.items():
-        print(f"| {name:34} | {run.wall_s:6.2f} | {run.cpu_s:5.2f} | {run.peak_rss_mb:11.0f} "
+        print(f"| {name:36} | {run.wall_s:6.2f} | {run.cpu_s:5.2f} | {run.peak_rss_mb:11.0f} "
               f"| {base.wall_s / run.wall_s:14.2f}x | {base.cpu_s / run.cpu_s:13.2f}x "
               f"| {run.peak_rss_mb / base.peak_rss_mb:8.2f}x |")
     # the mode the default picks on this machine
