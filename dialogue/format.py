@@ -44,6 +44,10 @@ class Turn:
 
 def normalize(text: str) -> str:
     """Newlines and runs of whitespace become one space; "@@" becomes "@"."""
+    # Most texts are already normal. In a printable str the only whitespace is
+    # " " (every other \s character is unprintable), so these checks suffice.
+    if text.isprintable() and "  " not in text and "@@" not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return _WHITESPACE.sub(" ", _AT_RUN.sub("@", text)).strip()
 
 

@@ -119,3 +119,10 @@ def test_extraction_of_nothing_is_empty(tiny_tokenizer) -> None:
     assert extract_answer(tok, []) == ""
     assert extract_answer(tok, tok(f"{FIRST_SPEAKER} ещё")["input_ids"]) == ""
     assert extract_answer(tok, [tok.eos_token_id] + tok(" привет")["input_ids"]) == ""
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | message_text)
+def test_normalize_fast_path_agrees_with_the_regexes(text: str) -> None:
+    from dialogue.format import _AT_RUN, _WHITESPACE
+
+    assert normalize(text) == _WHITESPACE.sub(" ", _AT_RUN.sub("@", text)).strip()
