@@ -5,7 +5,8 @@
 - ours: ``finetuning.data`` samples (loss on responses, EOS taught), dynamic padding per batch,
   length-grouped batches - what ``python -m finetuning.finetuning`` does.
 
-Both train the same randomly initialised GPT-2 with the HF Trainer, same batch size, same steps.
+Both train the same randomly initialised GPT-2 with the HF Trainer, same batch size, same steps,
+taking turns step by step (the machine may be shared; both get the same share of it).
 The number that matters is useful (non-padding) tokens per second; target ours >= 3x original.
 
     python benchmarks/train_throughput.py                          # small GPT-2, CPU, fp32
@@ -86,74 +87,78 @@ def original_samples(rows: Any, tokenizer: Any) -> Any:
     )
 
 
-class CountingCollator:
-    """Wraps a collator and records the non-padding tokens of every batch, in order."""
+class Recipe:
+    """One recipe's HF Trainer, stepped by hand so that the two recipes can take turns.
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.useful: list[int] = []
-        self.padded: list[int] = []
+    Each step is the Trainer's own: its dataloader (sampler + collator), ``training_step``
+    (forward, loss, backward through accelerate, mixed precision on GPU), optimizer and
+    scheduler. Alternating steps gives both recipes the same share of a noisy, shared machine.
+    """
 
-    def __call__(self, features: list[dict[str, Any]]) -> Any:
-        batch = self.inner(features)
-        self.useful.append(int(batch["attention_mask"].sum()))
-        self.padded.append(int(batch["attention_mask"].numel()))
-        return batch
+    def __init__(
+        self, name: str, model_config: Any, dataset: Any, collator: Any, args: Any, gpu: bool
+    ) -> None:
+        import torch
+        from transformers import GPT2LMHeadModel, Trainer, TrainingArguments
 
-
-def run(
-    name: str, model_config: Any, dataset: Any, collator: Any, args: argparse.Namespace, gpu: bool
-) -> dict:
-    import torch
-    from transformers import GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
-
-    step_times: list[float] = []
-
-    class StepClock(TrainerCallback):
-        def on_step_end(self, *_: Any, **__: Any) -> None:
-            if gpu:
-                torch.cuda.synchronize()
-            step_times.append(time.perf_counter())
-
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(model_config)
-    counting = CountingCollator(collator)
-    with tempfile.TemporaryDirectory() as out:
+        self.name, self.gpu = name, gpu
+        torch.manual_seed(0)
+        self.out = tempfile.TemporaryDirectory()
         training_args = TrainingArguments(
-            output_dir=out,
+            output_dir=self.out.name,
             max_steps=args.warmup + args.steps,
             per_device_train_batch_size=args.batch_size,
             learning_rate=5e-5,
             train_sampling_strategy="group_by_length" if name == "ours" else "random",
             bf16=gpu,
             use_cpu=not gpu,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="no",
             report_to="none",
-            disable_tqdm=True,
             dataloader_num_workers=0,
             dataloader_pin_memory=gpu,
             seed=0,
         )
-        Trainer(
-            model=model,
+        self.trainer = Trainer(
+            model=GPT2LMHeadModel(model_config),
             args=training_args,
             train_dataset=dataset,
-            data_collator=counting,
-            callbacks=[StepClock()],
-        ).train()
-    first, last = args.warmup, args.warmup + args.steps
-    seconds = step_times[last - 1] - step_times[first - 1]
-    useful = sum(counting.useful[first:last])
-    padded = sum(counting.padded[first:last])
-    return {
-        "recipe": name,
-        "samples/s": args.steps * args.batch_size / seconds,
-        "tokens/batch": padded / args.steps,
-        "padding %": 100 * (1 - useful / padded),
-        "useful tokens/s": useful / seconds,
-    }
+            data_collator=collator,
+        )
+        self.trainer.create_optimizer_and_scheduler(num_training_steps=training_args.max_steps)
+        self.model, self.optimizer = self.trainer.accelerator.prepare(
+            self.trainer.model, self.trainer.optimizer
+        )
+        self.model.train()
+        self.trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train() otherwise
+        self.batches = iter(self.trainer.get_train_dataloader())
+        self.seconds = 0.0
+        self.useful = self.padded = self.steps = 0
+
+    def step(self, timed: bool) -> None:
+        import torch
+
+        start = time.perf_counter()
+        batch = next(self.batches)
+        self.trainer.training_step(self.model, batch)
+        self.optimizer.step()
+        self.trainer.lr_scheduler.step()
+        self.optimizer.zero_grad()
+        if self.gpu:
+            torch.cuda.synchronize()
+        if timed:
+            self.seconds += time.perf_counter() - start
+            self.useful += int(batch["attention_mask"].sum())
+            self.padded += int(batch["attention_mask"].numel())
+            self.steps += 1
+
+    def result(self, batch_size: int) -> dict[str, Any]:
+        self.out.cleanup()
+        return {
+            "recipe": self.name,
+            "samples/s": self.steps * batch_size / self.seconds,
+            "tokens/batch": self.padded / self.steps,
+            "padding %": 100 * (1 - self.useful / self.padded),
+            "useful tokens/s": self.useful / self.seconds,
+        }
 
 
 def main() -> None:
@@ -166,14 +171,22 @@ def main() -> None:
         "--rudialogpt-shape", action="store_true", help="24 layers x 1024, 16 heads, bf16 on GPU"
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per recipe")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per recipe")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads; 1 keeps a shared machine's noise out of small ops",
+    )
     args = parser.parse_args()
 
     import torch
     from transformers import GPT2Config
 
     gpu = torch.cuda.is_available()
+    if not gpu:
+        torch.set_num_threads(args.threads)
     if args.rudialogpt_shape and not gpu:
         print("note: --rudialogpt-shape without a GPU runs in fp32 on CPU and is very slow")
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,15 +211,19 @@ def main() -> None:
             f"data: {csv_path.name if args.csv else 'synthetic chat'}, {len(ours)} samples, "
             f"mean {sum(ours['length']) / len(ours):.0f} tokens, max {max(ours['length'])}; "
             f"model: GPT-2 {shape['n_layer']} x {shape['n_embd']}, {shape['n_head']} heads, "
-            f"vocab {shape['vocab_size']}; {device}; "
+            f"vocab {shape['vocab_size']}; {device}{'' if gpu else f' {args.threads} thread(s)'}; "
             f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup}"
         )
         from transformers import default_data_collator
 
-        results = [
-            run("original", model_config, original, default_data_collator, args, gpu),
-            run("ours", model_config, ours, make_collator(tokenizer, 8 if gpu else None), args, gpu),
+        recipes = [
+            Recipe("original", model_config, original, default_data_collator, args, gpu),
+            Recipe("ours", model_config, ours, make_collator(tokenizer, 8 if gpu else None), args, gpu),
         ]
+        for i in range(args.warmup + args.steps):
+            for recipe in recipes:
+                recipe.step(timed=i >= args.warmup)
+        results = [r.result(args.batch_size) for r in recipes]
 
     print()
     print("| recipe | samples/s | tokens/batch | padding % | useful tokens/s |")
