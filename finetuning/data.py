@@ -53,7 +53,8 @@ def context_columns(header: Sequence[str], path: Path | str = "CSV") -> list[str
 
 
 def read_header(path: Path) -> list[str]:
-    with path.open(encoding="utf-8", newline="") as f:
+    # utf-8-sig: a CSV saved by Excel starts with a byte-order mark, which is not part of the first name.
+    with path.open(encoding="utf-8-sig", newline="") as f:
         header = next(csv.reader(f), None)
     if not header:
         raise DataError(f"{path}: empty file, expected a header row")

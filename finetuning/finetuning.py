@@ -175,11 +175,14 @@ def check_config_types(
         raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
 
 
-def _auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
+def auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
     """bf16 where the GPU has it, fp16 on older GPUs; nothing on CPU or when chosen explicitly."""
-    if {"bf16", "fp16"} & set(config) or any(a.split("=")[0] in ("--bf16", "--fp16") for a in argv):
-        return {}
-    if config.get("precision", "auto") != "auto" or "--precision" in argv or config.get("use_cpu"):
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--precision", default=config.get("precision", "auto"))
+    # Flags as written (--use-cpu and --use_cpu alike): an explicit choice always wins.
+    flags = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    explicit = bool({"bf16", "fp16"} & (flags | set(config))) or "use_cpu" in flags or config.get("use_cpu")
+    if explicit or pre.parse_known_args(argv)[0].precision != "auto":
         return {}
     import torch
 
@@ -205,12 +208,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
 
     parser = HfArgumentParser(typing.cast(Any, classes))
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
-    parser.set_defaults(**config, **_auto_precision(argv, config))
+    parser.set_defaults(**config, **auto_precision(argv, config))
     model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
     if training_args.hub_token:
         raise SystemExit("--hub_token would end up in shell history and logs; set HF_TOKEN instead")
     if not training_args.output_dir:
         raise SystemExit("--output_dir is required")
+    if training_args.push_to_hub:
+        from huggingface_hub import get_token
+
+        # Fail now, not after hours of training: pushing needs a token (HF_TOKEN or `hf auth login`).
+        if get_token() is None:
+            raise SystemExit("--push_to_hub needs a Hugging Face token: set HF_TOKEN")
     return model_args, data_args, training_args
 
 

@@ -80,3 +80,47 @@ def test_the_hub_token_is_never_taken_from_the_command_line(tmp_path: Path) -> N
     with pytest.raises(SystemExit, match="HF_TOKEN") as refused:
         parse_args(["--output_dir", str(tmp_path), "--hub_token", "hf_secret"])
     assert "hf_secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("bf16_capable", "argv", "config", "chosen"),
+    [
+        (True, [], {}, {"bf16": True}),  # A100 / H100
+        (False, [], {}, {"fp16": True}),  # V100, T4
+        (True, ["--fp16", "true"], {}, {}),  # explicit flags win
+        (True, [], {"bf16": False}, {}),
+        (True, ["--precision", "no"], {}, {}),
+        (True, [], {"precision": "no"}, {}),
+        (True, ["--use-cpu"], {}, {}),
+    ],
+)
+def test_mixed_precision_is_chosen_from_the_gpu_unless_set_explicitly(
+    monkeypatch: pytest.MonkeyPatch, bf16_capable: bool, argv: list[str], config: dict, chosen: dict
+) -> None:
+    import torch
+
+    from finetuning.finetuning import auto_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_capable)
+    assert auto_precision(argv, config) == chosen
+
+
+def test_no_mixed_precision_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from finetuning.finetuning import auto_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_precision([], {}) == {}
+
+
+def test_push_to_hub_without_a_token_stops_before_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    # No token saved by an earlier `hf auth login` either.
+    monkeypatch.setattr("huggingface_hub.constants.HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    with pytest.raises(SystemExit, match="HF_TOKEN"):
+        parse_args(["--output_dir", str(tmp_path / "out"), "--push_to_hub", "true"])

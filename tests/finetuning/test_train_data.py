@@ -136,3 +136,10 @@ def test_the_split_is_reproducible_from_the_seed(tmp_path: Path) -> None:
     assert len(first[1]) == 10 and len(first[0]) == 30
     assert not set(first[0]["response"]) & set(first[1]["response"])
     assert first[1]["response"] != other[1]["response"]
+
+
+def test_a_csv_saved_with_a_byte_order_mark_reads_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text("context_3,context_2,context_1,response\nа,б,в,г\n", encoding="utf-8-sig")
+    rows = load_dialogues([path], cache_dir=str(tmp_path / "cache"))
+    assert rows[0] == {"messages": ["а", "б", "в"], "response": "г"}
