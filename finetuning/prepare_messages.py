@@ -59,21 +59,25 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
     stats: Counter[str] = Counter()
     read_records = records_in_helper if helper_process else export_records
 
-    def unique_rows(on_bytes: Callable[[int], object]) -> Iterator[Row]:
-        """All rows of all files, without exact repeats.
+    def unique_rows(on_bytes: Callable[[int], object]) -> Iterator[list[Row]]:
+        """All rows of all files in batches, without exact repeats.
 
         Only a 64-bit hash of each row is remembered, to keep memory small;
         two different rows share one with a chance of about 1e-9 per million.
         """
         seen: set[int] = set()
-        records = clean_records(read_records(paths, options, stats, on_bytes), options, stats)
-        for row in sample_rows(records, options, stats):
-            key = hash(row)
-            if key in seen:
-                stats["dropped_duplicate"] += 1
-            else:
-                seen.add(key)
-                yield row
+        add = seen.add
+        batches = clean_records(read_records(paths, options, stats, on_bytes), options, stats)
+        for rows in sample_rows(batches, options, stats):
+            size = len(seen)
+            fresh = []
+            for row, key in zip(rows, map(hash, rows), strict=True):
+                if key not in seen:
+                    add(key)
+                    fresh.append(row)
+            if repeats := len(rows) - (len(seen) - size):
+                stats["dropped_duplicate"] += repeats
+            yield fresh
         stats["rows_written"] = len(seen)
 
     total_bytes = sum(path.stat().st_size for path in paths)
@@ -88,7 +92,8 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
                  desc="reading exports", disable=not progress, mininterval=0.5) as bar,
         ):
             out.write(",".join(csv_header(options.context_size)) + "\n")
-            write_rows(out, unique_rows(bar.update))
+            for rows in unique_rows(bar.update):
+                write_rows(out, rows)
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -2,15 +2,16 @@
 
 Every message of every chat is either dropped here (counted by reason) or
 becomes a record ``(id, author, text, reply_to, unix_time)``: first with its
-text joined to one string (:func:`export_records`), then with its final,
-normalised and anonymised text (:func:`clean_records`). A chat starts with
+text joined to one string and normalised (:func:`export_records`), then
+anonymised (:func:`clean_records`). A chat starts with
 :data:`NEW_CHAT`; a forwarded post or a message over the length limit, either
 of which ends the conversation around it, is :data:`BREAK`.
 
-Parsing takes about 40% of the whole run, so :func:`records_in_helper` can
-run export_records in a second process that streams the records to the
-caller in batches while the caller cleans them and builds and writes rows:
-that split halves the work between the two processes.
+Records travel in batches (lists), so that every stage loops over a list
+rather than pulling each record through a chain of generators.
+:func:`records_in_helper` can run this whole stage (parsing is most of it) in
+a second process that sends the batches to the caller while the caller builds
+and writes rows: that split halves the work between the two processes.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from dialogue.format import CONTEXT_SIZE
+from dialogue.format import CONTEXT_SIZE, normalize
 from finetuning.export_reader import ExportError, read_chats
-from finetuning.prepare_cleaning import clean_text, join_text
+from finetuning.prepare_cleaning import anonymized_texts, join_text
 
 Record = tuple[int, str, str, "int | None", "float | None"]
 NEW_CHAT: tuple[()] = ()
 BREAK = None
-BATCH = 2048
+Batch = list["Record | None | tuple[()]"]
+# Records per batch: large enough that per-batch costs (joining texts for
+# the scans, pickling to the caller) vanish, small enough to stay a few MB.
+BATCH = 8192
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,20 @@ class SampleOptions:
     anonymize: bool = True
 
 
-def message_records(messages: Iterable[Any], options: SampleOptions, stats: Counter[str]
-                    ) -> Iterator[Record | None]:
-    """Records of one chat's raw messages; counts what it drops in ``stats``."""
+def message_records(messages: Iterable[Any], options: SampleOptions, stats: Counter[str],
+                    batch: Batch | None = None) -> Iterator[Batch]:
+    """Records of one chat's raw messages, in batches; counts what it drops in ``stats``.
+
+    The first batch goes on from ``batch`` when one is given. Lists, not one
+    record at a time: every later stage loops over a batch in one go, which
+    spares a generator step per message and stage.
+    """
     anonymize = options.anonymize
     authors: dict[str, str] = {}  # one string object per author
     read = 0
+    if batch is None:
+        batch = []
+    append = batch.append
     try:
         for message in messages:
             read += 1
@@ -63,7 +75,7 @@ def message_records(messages: Iterable[Any], options: SampleOptions, stats: Coun
                 # Someone else's post: not this author's words, and what follows
                 # usually discusses it, not the talk before.
                 stats["dropped_forwarded"] += 1
-                yield BREAK
+                append(BREAK)
                 continue
             author = message.get("from_id")
             if type(author) is not str or not author.startswith("user"):
@@ -81,49 +93,73 @@ def message_records(messages: Iterable[Any], options: SampleOptions, stats: Coun
                 time: float | None = float(message["date_unixtime"])
             except (KeyError, TypeError, ValueError):  # older exports have only "date"
                 time = _timestamp(message)
-            parent = message.get("reply_to_message_id")
-            yield (
-                message_id,
-                authors.setdefault(author, author),
-                text if type(text) is str else join_text(text, anonymize),
-                parent if type(parent) is int else None,
-                time,
-            )
-    finally:
-        stats["messages_read"] += read
-
-
-def clean_records(records: Iterable[Record | None | tuple[()]], options: SampleOptions,
-                  stats: Counter[str]) -> Iterator[Record | None | tuple[()]]:
-    """The records with their final text: normalised and anonymised; empty and overlong ones dropped."""
-    anonymize, max_chars = options.anonymize, options.max_chars
-    for record in records:
-        if record:
-            text = clean_text(record[2], anonymize)
-            if not text:
+            text = normalize(text if type(text) is str else join_text(text, anonymize))
+            if not text:  # anonymisation never empties a text, so this is final
                 stats["dropped_empty"] += 1
                 continue
-            if len(text) > max_chars:
-                # Dropped, and the talk around it is not glued together over it.
-                stats["dropped_too_long"] += 1
-                yield BREAK
-                continue
-            record = (record[0], record[1], text, record[3], record[4])
-        yield record
+            parent = message.get("reply_to_message_id")
+            append((
+                message_id,
+                authors.setdefault(author, author),
+                text,
+                parent if type(parent) is int else None,
+                time,
+            ))
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+                append = batch.append
+    finally:
+        stats["messages_read"] += read
+    if batch:
+        yield batch
+
+
+def clean_records(batches: Iterable[Batch], options: SampleOptions, stats: Counter[str]) -> Iterator[Batch]:
+    """The batches with each record's final text: anonymised; overlong ones dropped.
+
+    Batches are changed in place: only the few records whose text changes
+    are rebuilt.
+    """
+    anonymize, max_chars = options.anonymize, options.max_chars
+    for batch in batches:
+        if anonymize:
+            texts = [record[2] if record else "" for record in batch]
+            for i in anonymized_texts(texts):
+                record = batch[i]
+                assert record  # markers have no text, so no hits
+                batch[i] = (record[0], record[1], texts[i], record[3], record[4])
+        if max(map(_text_length, batch), default=0) > max_chars:
+            batch = _without_overlong(batch, max_chars, stats)
+        yield batch
+
+
+def _text_length(record: Record | None | tuple[()]) -> int:
+    return len(record[2]) if record else 0
+
+
+def _without_overlong(batch: Batch, max_chars: int, stats: Counter[str]) -> Batch:
+    kept: Batch = []
+    for record in batch:
+        if record and len(record[2]) > max_chars:
+            # Dropped, and the talk around it is not glued together over it.
+            stats["dropped_too_long"] += 1
+            record = BREAK
+        kept.append(record)
+    return kept
 
 
 def export_records(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                   on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
-    """The records of every chat of every file, each chat opened by NEW_CHAT."""
+                   on_bytes: Callable[[int], object] | None = None) -> Iterator[Batch]:
+    """The records of every chat of every file in batches, each chat opened by NEW_CHAT."""
     for path in paths:
         for chat in read_chats(path, on_bytes=on_bytes):
             stats["chats"] += 1
-            yield NEW_CHAT
-            yield from message_records(chat.messages, options, stats)
+            yield from message_records(chat.messages, options, stats, [NEW_CHAT])
 
 
 def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                      on_bytes: Callable[[int], object] | None = None) -> Iterator[Record | None | tuple[()]]:
+                      on_bytes: Callable[[int], object] | None = None) -> Iterator[Batch]:
     """:func:`export_records`, computed in a helper process.
 
     Errors in the helper come back as the same ExportError; the helper is
@@ -146,7 +182,7 @@ def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Coun
             if on_bytes is not None and read:
                 on_bytes(read)
             if kind == "records":
-                yield from payload
+                yield payload
             elif kind == "done":
                 stats.update(payload)
                 return
@@ -160,7 +196,7 @@ def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Coun
 
 
 def _produce(paths: list[str], options: SampleOptions, sender: Connection) -> None:
-    """The helper process: records in batches, then the counts (or the error)."""
+    """The helper process: record batches, then the counts (or the error)."""
     # Ctrl-C reaches the whole process group; the caller stops this process.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stats: Counter[str] = Counter()
@@ -171,14 +207,10 @@ def _produce(paths: list[str], options: SampleOptions, sender: Connection) -> No
         read += n
 
     try:
-        batch: list[Any] = []
-        for record in export_records([Path(p) for p in paths], options, stats, count):
-            batch.append(record)
-            if len(batch) >= BATCH:
-                sender.send(("records", batch, read))
-                batch, read = [], 0
-        sender.send(("records", batch, read))
-        sender.send(("done", dict(stats), 0))
+        for batch in export_records([Path(p) for p in paths], options, stats, count):
+            sender.send(("records", batch, read))
+            read = 0
+        sender.send(("done", dict(stats), read))
     except ExportError as e:
         sender.send(("error", (str(e.path), e.problem), 0))
     finally:

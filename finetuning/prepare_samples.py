@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from dialogue.format import merge_consecutive
 from finetuning.prepare_cleaning import junk_match
-from finetuning.prepare_records import NEW_CHAT, Record, SampleOptions
+from finetuning.prepare_records import NEW_CHAT, Batch, SampleOptions
 
 Row = tuple[str, ...]
 # A reply chain is followed up to context_size changes of author; this caps
@@ -26,11 +26,11 @@ Row = tuple[str, ...]
 MAX_CHAIN_STEPS = 64
 
 
-def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOptions,
-                stats: Counter[str]) -> Iterator[Row]:
-    """Rows (context_N, ..., context_1, response) from the record stream of prepare_records.
+def sample_rows(batches: Iterable[Batch], options: SampleOptions, stats: Counter[str]) -> Iterator[list[Row]]:
+    """Rows (context_N, ..., context_1, response) from the record batches of prepare_records.
 
-    Counts what it drops in ``stats``. The loop runs once per message of
+    One list of rows per batch (the last turn of the last batch comes with
+    an empty batch at the end). Counts what it drops in ``stats``. The loop runs once per message of
     every export, so it keeps its state in local variables: the open turn
     is its author, texts and (if it starts with a reply to a known message)
     parent id.
@@ -75,49 +75,52 @@ def sample_rows(records: Iterable[Record | None | tuple[()]], options: SampleOpt
             return None
         return row
 
-    for record in records:
-        if not record:
-            # A new chat (NEW_CHAT), a forwarded post or an overlong message
-            # (BREAK) ends the conversation.
-            if turn_author is not None and (row := close_turn()) is not None:
-                yield row
-            turn_author = None
-            window_authors.clear()
-            window_texts.clear()
-            if record is NEW_CHAT:
-                known = {}  # ids are per chat; the old chat's map is released
-            continue
-        message_id, author, text, parent, time = record
-        if message_id in known:
-            # A broken export: a second message with the same id would make
-            # the reply map ambiguous (and could make it cyclic).
-            stats["dropped_repeated_id"] += 1
-            continue
-        if parent is not None:
-            if parent in known:
-                stats["replies_in_chain"] += 1
-            else:
-                stats["replies_to_unknown"] += 1
-                parent = None
-        known[message_id] = (author, text, parent)
+    for batch in batches:
+        rows: list[Row] = []
+        for record in batch:
+            if not record:
+                # A new chat (NEW_CHAT), a forwarded post or an overlong message
+                # (BREAK) ends the conversation.
+                if turn_author is not None and (row := close_turn()) is not None:
+                    rows.append(row)
+                turn_author = None
+                window_authors.clear()
+                window_texts.clear()
+                if record is NEW_CHAT:
+                    known = {}  # ids are per chat; the old chat's map is released
+                continue
+            message_id, author, text, parent, time = record
+            if message_id in known:
+                # A broken export: a second message with the same id would make
+                # the reply map ambiguous (and could make it cyclic).
+                stats["dropped_repeated_id"] += 1
+                continue
+            if parent is not None:
+                if parent in known:
+                    stats["replies_in_chain"] += 1
+                else:
+                    stats["replies_to_unknown"] += 1
+                    parent = None
+            known[message_id] = (author, text, parent)
 
-        new_conversation = time is not None and abs(time - last_time) > max_gap_s
-        if turn_author is not None and (new_conversation or parent is not None or turn_author != author):
-            if (row := close_turn()) is not None:
-                yield row
-            turn_author = None
-        if new_conversation:
-            window_authors.clear()
-            window_texts.clear()
-        if turn_author is None:
-            turn_author, turn_texts, turn_parent = author, [text], parent
-        else:
-            turn_texts.append(text)
-        if time is not None:
-            last_time = time
+            new_conversation = time is not None and abs(time - last_time) > max_gap_s
+            if turn_author is not None and (new_conversation or parent is not None or turn_author != author):
+                if (row := close_turn()) is not None:
+                    rows.append(row)
+                turn_author = None
+            if new_conversation:
+                window_authors.clear()
+                window_texts.clear()
+            if turn_author is None:
+                turn_author, turn_texts, turn_parent = author, [text], parent
+            else:
+                turn_texts.append(text)
+            if time is not None:
+                last_time = time
+        yield rows
 
     if turn_author is not None and (row := close_turn()) is not None:
-        yield row
+        yield [row]
 
 
 def _joined(author: str, texts: list[str]) -> str:

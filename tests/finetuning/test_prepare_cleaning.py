@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialogue.format import normalize
-from finetuning.prepare_cleaning import anonymize, clean_text, junk_kind, normalized
+from finetuning.prepare_cleaning import anonymize, anonymized_texts, clean_text, clean_texts, junk_kind
 from finetuning.prepare_csv import csv_header, write_rows
 
 # Russian and Latin letters, digits, punctuation, "@" runs, quotes and every kind of whitespace.
@@ -18,9 +18,21 @@ ALPHABET = "абвгАБВ xyzXYZ0129 .,;!?@@@\"'\n\r\t\u00a0\u2028\u3000😂\u2
 texts = st.text(alphabet=st.sampled_from(list(ALPHABET)), max_size=30)
 
 
-@given(texts)
-def test_the_fast_path_normalises_exactly_like_the_shared_format(text: str) -> None:
-    assert normalized(text) == normalize(text)
+# Pieces of e-mails, mentions, URLs and phone numbers, to be cut and joined at random.
+CONTACT_PIECES = ["@", "@ab_c", "x@y.ru", "://", "http", "www.", ".ru", ".com", "t.me/", "+7", "912", "34-56",
+                  "(", ")", "\x00", " ", "\n", "a", "Б", "1", ".", ",", "example"]
+contact_texts = st.lists(st.sampled_from(CONTACT_PIECES), max_size=12).map("".join)
+
+
+@given(st.lists(st.one_of(texts, contact_texts), max_size=30), st.booleans())
+def test_batch_cleaning_is_text_by_text_cleaning(batch: list[str], anonymize_contacts: bool) -> None:
+    """The scans over the joined batch must never skip a text that anonymisation would change."""
+    expected = [clean_text(text, anonymize_contacts) for text in batch]
+    assert clean_texts(batch, anonymize_contacts) == expected
+    normal = [normalize(text) for text in batch]
+    changed = anonymized_texts(normal)
+    assert normal == [clean_text(text) for text in batch]
+    assert changed == {i for i, text in enumerate(batch) if normal[i] != normalize(text)}
 
 
 @given(st.lists(st.lists(texts, min_size=4, max_size=4), max_size=20))
