@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.format import CONTEXT_SIZE
+from dialogue.generation import MODEL_CARD_GENERATION
 from finetuning.data import (
     ensure_pad_token,
     find_csv_files,
@@ -45,20 +46,6 @@ from finetuning.data import (
 logger = logging.getLogger("finetuning")
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
-
-# Sampling settings of the ruDialoGPT model card, saved as the model's generation_config.json so
-# that the served model behaves like the card's example; model_server's GEN_* variables override them.
-GENERATION_DEFAULTS: dict[str, Any] = {
-    "do_sample": True,
-    "num_beams": 3,
-    "temperature": 1.2,
-    "top_k": 10,
-    "top_p": 0.95,
-    "no_repeat_ngram_size": 2,
-    "repetition_penalty": 1.2,
-    "length_penalty": 1.0,
-    "max_new_tokens": 40,
-}
 
 
 @dataclass
@@ -294,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     model = AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.generation_config = GenerationConfig(
-        **GENERATION_DEFAULTS,
+        **MODEL_CARD_GENERATION,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

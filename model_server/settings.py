@@ -12,8 +12,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue.format import CONTEXT_SIZE, TAG_PREFIX
+from dialogue.generation import MODEL_CARD_GENERATION
 
 GEN_PREFIX = "GEN_"
+_CARD = MODEL_CARD_GENERATION
 
 
 class GenerationSettings(BaseSettings):
@@ -25,16 +27,16 @@ class GenerationSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=GEN_PREFIX, extra="forbid", env_parse_none_str="null")
 
-    do_sample: bool = True
-    num_beams: int = Field(3, ge=1)
-    temperature: float = Field(1.2, gt=0)
-    top_k: int = Field(10, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(40, ge=1)
+    do_sample: bool = _CARD["do_sample"]
+    num_beams: int = Field(_CARD["num_beams"], ge=1)
+    temperature: float = Field(_CARD["temperature"], gt=0)
+    top_k: int = Field(_CARD["top_k"], ge=0)
+    top_p: float = Field(_CARD["top_p"], gt=0, le=1)
+    max_new_tokens: int = Field(_CARD["max_new_tokens"], ge=1)
     min_new_tokens: int | None = Field(None, ge=0)
-    repetition_penalty: float = Field(1.2, gt=0)
-    no_repeat_ngram_size: int = Field(2, ge=0)
-    length_penalty: float = 1.0
+    repetition_penalty: float = Field(_CARD["repetition_penalty"], gt=0)
+    no_repeat_ngram_size: int = Field(_CARD["no_repeat_ngram_size"], ge=0)
+    length_penalty: float = _CARD["length_penalty"]
     num_return_sequences: Literal[1] = 1
     # ruDialoGPT goes on to write the next speaker's turn; stop at its tag.
     stop_strings: list[str] | None = Field(default_factory=lambda: [TAG_PREFIX])

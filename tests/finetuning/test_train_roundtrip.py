@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dialogue.format import Turn, serving_prompt
-from finetuning.finetuning import GENERATION_DEFAULTS
+from dialogue.generation import MODEL_CARD_GENERATION
 from tests.finetuning.train_fixtures import probes, trained_model
 
 
@@ -45,7 +45,7 @@ def test_output_directory_is_a_complete_model_with_logs(model_dir: Path) -> None
         top_k=10, top_p=0.95, num_beams=3, do_sample=True, no_repeat_ngram_size=2,
         temperature=1.2, repetition_penalty=1.2, length_penalty=1.0, max_new_tokens=40,
     )  # fmt: skip
-    assert card == GENERATION_DEFAULTS
+    assert card == MODEL_CARD_GENERATION
     assert {k: generation[k] for k in card} == card
     assert generation["eos_token_id"] == tokenizer.eos_token_id
     assert (model_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
