@@ -1,17 +1,17 @@
 """First stage of data preparation: export files -> compact message records.
 
 Every message of every chat is either dropped here (counted by reason) or
-becomes a record ``(id, author, text, reply_to, unix_time)``: first with its
-text joined to one string and normalised (:func:`export_records`), then
-anonymised (:func:`clean_records`). A chat starts with
-:data:`NEW_CHAT`; a forwarded post or a message over the length limit, either
-of which ends the conversation around it, is :data:`BREAK`.
+becomes a record ``(id, author, reply_to, unix_time)`` with its text
+alongside (:class:`RecordBatch`): first joined to one string and normalised
+(:func:`export_records`), then anonymised (:func:`clean_records`). A chat
+starts with :data:`NEW_CHAT`; a forwarded post or a message over the length
+limit, either of which ends the conversation around it, is :data:`BREAK`.
 
-Records travel in batches (lists), so that every stage loops over a list
-rather than pulling each record through a chain of generators.
-:func:`records_in_helper` can run this whole stage (parsing is most of it) in
-a second process that sends the batches to the caller while the caller builds
-and writes rows: that split halves the work between the two processes.
+Records travel in batches, so that every stage loops over lists rather than
+pulling each record through a chain of generators. :func:`records_in_helper`
+runs export_records (parsing is most of it) in a second process that sends
+the batches to the caller while the caller anonymises them and builds and
+writes rows: that split halves the work between the two processes.
 """
 
 from __future__ import annotations
@@ -24,19 +24,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dialogue.format import CONTEXT_SIZE, normalize
 from finetuning.export_reader import ExportError, read_chats
 from finetuning.prepare_cleaning import anonymized_texts, join_text
 
-Record = tuple[int, str, str, "int | None", "float | None"]
+# (id, author, reply_to, unix_time); its text is kept apart (RecordBatch).
+Record = tuple[int, str, "int | None", "float | None"]
 NEW_CHAT: tuple[()] = ()
 BREAK = None
-Batch = list["Record | None | tuple[()]"]
+Entry = Record | None | tuple[()]
 # Records per batch: large enough that per-batch costs (joining texts for
 # the scans, pickling to the caller) vanish, small enough to stay a few MB.
 BATCH = 8192
+
+
+class RecordBatch(NamedTuple):
+    """Records (and markers) with their texts alongside: ``texts[i]`` is the text of ``records[i]``.
+
+    Markers have "". Texts are a list of their own so that a batch's texts
+    can be joined, scanned and replaced in one go, and sent to another
+    process as one string.
+    """
+
+    records: list[Entry]
+    texts: list[str]
 
 
 @dataclass(frozen=True)
@@ -48,19 +61,20 @@ class SampleOptions:
 
 
 def message_records(messages: Iterable[Any], options: SampleOptions, stats: Counter[str],
-                    batch: Batch | None = None) -> Iterator[Batch]:
+                    first: Entry | None = None) -> Iterator[RecordBatch]:
     """Records of one chat's raw messages, in batches; counts what it drops in ``stats``.
 
-    The first batch goes on from ``batch`` when one is given. Lists, not one
+    ``first``, a marker, opens the first batch when given. Batches, not one
     record at a time: every later stage loops over a batch in one go, which
     spares a generator step per message and stage.
     """
     anonymize = options.anonymize
     authors: dict[str, str] = {}  # one string object per author
     read = 0
-    if batch is None:
-        batch = []
-    append = batch.append
+    records: list[Entry] = [] if first is None else [first]
+    texts: list[str] = [] if first is None else [""]
+    # The loop runs once per message: its methods are bound once.
+    append, append_text, get_author = records.append, texts.append, authors.setdefault
     try:
         for message in messages:
             read += 1
@@ -76,6 +90,7 @@ def message_records(messages: Iterable[Any], options: SampleOptions, stats: Coun
                 # usually discusses it, not the talk before.
                 stats["dropped_forwarded"] += 1
                 append(BREAK)
+                append_text("")
                 continue
             author = message.get("from_id")
             if type(author) is not str or not author.startswith("user"):
@@ -98,68 +113,48 @@ def message_records(messages: Iterable[Any], options: SampleOptions, stats: Coun
                 stats["dropped_empty"] += 1
                 continue
             parent = message.get("reply_to_message_id")
-            append((
-                message_id,
-                authors.setdefault(author, author),
-                text,
-                parent if type(parent) is int else None,
-                time,
-            ))
-            if len(batch) >= BATCH:
-                yield batch
-                batch = []
-                append = batch.append
+            if type(parent) is not int:
+                parent = None
+            append((message_id, get_author(author, author), parent, time))
+            append_text(text)
+            if len(texts) >= BATCH:
+                yield RecordBatch(records, texts)
+                records, texts = [], []
+                append, append_text = records.append, texts.append
     finally:
         stats["messages_read"] += read
-    if batch:
-        yield batch
+    if records:
+        yield RecordBatch(records, texts)
 
 
-def clean_records(batches: Iterable[Batch], options: SampleOptions, stats: Counter[str]) -> Iterator[Batch]:
-    """The batches with each record's final text: anonymised; overlong ones dropped.
-
-    Batches are changed in place: only the few records whose text changes
-    are rebuilt.
-    """
+def clean_records(batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
+                  ) -> Iterator[RecordBatch]:
+    """The batches with their final texts: anonymised; overlong ones dropped (changed in place)."""
     anonymize, max_chars = options.anonymize, options.max_chars
     for batch in batches:
+        records, texts = batch
         if anonymize:
-            texts = [record[2] if record else "" for record in batch]
-            for i in anonymized_texts(texts):
-                record = batch[i]
-                assert record  # markers have no text, so no hits
-                batch[i] = (record[0], record[1], texts[i], record[3], record[4])
-        if max(map(_text_length, batch), default=0) > max_chars:
-            batch = _without_overlong(batch, max_chars, stats)
+            anonymized_texts(texts)
+        if max(map(len, texts), default=0) > max_chars:
+            for i, text in enumerate(texts):
+                if len(text) > max_chars:
+                    # Dropped, and the talk around it is not glued together over it.
+                    stats["dropped_too_long"] += 1
+                    records[i], texts[i] = BREAK, ""
         yield batch
-
-
-def _text_length(record: Record | None | tuple[()]) -> int:
-    return len(record[2]) if record else 0
-
-
-def _without_overlong(batch: Batch, max_chars: int, stats: Counter[str]) -> Batch:
-    kept: Batch = []
-    for record in batch:
-        if record and len(record[2]) > max_chars:
-            # Dropped, and the talk around it is not glued together over it.
-            stats["dropped_too_long"] += 1
-            record = BREAK
-        kept.append(record)
-    return kept
 
 
 def export_records(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                   on_bytes: Callable[[int], object] | None = None) -> Iterator[Batch]:
+                   on_bytes: Callable[[int], object] | None = None) -> Iterator[RecordBatch]:
     """The records of every chat of every file in batches, each chat opened by NEW_CHAT."""
     for path in paths:
         for chat in read_chats(path, on_bytes=on_bytes):
             stats["chats"] += 1
-            yield from message_records(chat.messages, options, stats, [NEW_CHAT])
+            yield from message_records(chat.messages, options, stats, NEW_CHAT)
 
 
 def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                      on_bytes: Callable[[int], object] | None = None) -> Iterator[Batch]:
+                      on_bytes: Callable[[int], object] | None = None) -> Iterator[RecordBatch]:
     """:func:`export_records`, computed in a helper process.
 
     Errors in the helper come back as the same ExportError; the helper is
@@ -182,7 +177,8 @@ def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Coun
             if on_bytes is not None and read:
                 on_bytes(read)
             if kind == "records":
-                yield payload
+                records, joined = payload
+                yield RecordBatch(records, joined.split("\n"))
             elif kind == "done":
                 stats.update(payload)
                 return
@@ -207,8 +203,10 @@ def _produce(paths: list[str], options: SampleOptions, sender: Connection) -> No
         read += n
 
     try:
-        for batch in export_records([Path(p) for p in paths], options, stats, count):
-            sender.send(("records", batch, read))
+        for records, texts in export_records([Path(p) for p in paths], options, stats, count):
+            # Normalised texts have no "\n": one string pickles several times
+            # faster than thousands of small ones.
+            sender.send(("records", (records, "\n".join(texts)), read))
             read = 0
         sender.send(("done", dict(stats), read))
     except ExportError as e:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 from dialogue.format import merge_consecutive
 from finetuning.prepare_cleaning import junk_match
-from finetuning.prepare_records import NEW_CHAT, Batch, SampleOptions
+from finetuning.prepare_records import NEW_CHAT, RecordBatch, SampleOptions
 
 Row = tuple[str, ...]
 # A reply chain is followed up to context_size changes of author; this caps
@@ -26,7 +26,8 @@ Row = tuple[str, ...]
 MAX_CHAIN_STEPS = 64
 
 
-def sample_rows(batches: Iterable[Batch], options: SampleOptions, stats: Counter[str]) -> Iterator[list[Row]]:
+def sample_rows(batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
+                ) -> Iterator[list[Row]]:
     """Rows (context_N, ..., context_1, response) from the record batches of prepare_records.
 
     One list of rows per batch (the last turn of the last batch comes with
@@ -75,9 +76,9 @@ def sample_rows(batches: Iterable[Batch], options: SampleOptions, stats: Counter
             return None
         return row
 
-    for batch in batches:
+    for records, texts in batches:
         rows: list[Row] = []
-        for record in batch:
+        for record, text in zip(records, texts, strict=True):
             if not record:
                 # A new chat (NEW_CHAT), a forwarded post or an overlong message
                 # (BREAK) ends the conversation.
@@ -89,7 +90,7 @@ def sample_rows(batches: Iterable[Batch], options: SampleOptions, stats: Counter
                 if record is NEW_CHAT:
                     known = {}  # ids are per chat; the old chat's map is released
                 continue
-            message_id, author, text, parent, time = record
+            message_id, author, parent, time = record
             if message_id in known:
                 # A broken export: a second message with the same id would make
                 # the reply map ambiguous (and could make it cyclic).
