@@ -21,11 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -88,38 +92,48 @@ def generation_env(new_tokens: int) -> dict[str, str]:
     }
 
 
-def bare_generate(model_dir: Path, args: argparse.Namespace) -> tuple[float, float]:
-    """Seconds per prompt alone, and requests/s with all prompts in one call."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+class BareGenerate:
+    """``model.generate`` in this process, on prompts left-padded as the server pads them."""
 
-    device = pick_device(args.device)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokenizer.pad_token, tokenizer.padding_side = tokenizer.eos_token, "left"
-    dtype = getattr(torch, args.dtype)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-    prompts = [serving_prompt([], q) for q in QUERIES[: args.clients]]
-    kwargs = dict(
-        do_sample=False,
-        num_beams=1,
-        max_new_tokens=args.new_tokens,
-        min_new_tokens=args.new_tokens,
-        pad_token_id=tokenizer.eos_token_id,
-    )
+    def __init__(self, model_dir: Path, args: argparse.Namespace) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    def run(batch: list[str]) -> float:
-        enc = tokenizer(batch, return_tensors="pt", padding=True).to(device)
+        self.device = pick_device(args.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.pad_token, self.tokenizer.padding_side = self.tokenizer.eos_token, "left"
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, args.dtype))
+        self.model = model.to(self.device).eval()
+        self.new_tokens = args.new_tokens
+
+    def seconds(self, queries: list[str]) -> float:
+        prompts = [serving_prompt([], q) for q in queries]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
         started = time.perf_counter()
         with torch.inference_mode():
-            out = model.generate(**enc, **kwargs)
-        if device.type == "cuda":
+            out = self.model.generate(
+                **enc,
+                do_sample=False,
+                num_beams=1,
+                max_new_tokens=self.new_tokens,
+                min_new_tokens=self.new_tokens,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        assert out.shape[1] - enc["input_ids"].shape[1] == args.new_tokens
+        assert out.shape[1] - enc["input_ids"].shape[1] == self.new_tokens
         return time.perf_counter() - started
 
-    run(prompts[:1])  # warm-up
-    single = [run([p]) for p in prompts[: args.repeat]]
-    batched = [run(prompts) for _ in range(args.batch_repeat)]
-    return sum(single) / len(single), len(prompts) / (sum(batched) / len(batched))
+
+async def server_seconds(client: httpx.AsyncClient, queries: list[str]) -> float:
+    """Wall time until every query, each sent by its own client at once, is answered."""
+
+    async def ask(query: str) -> None:
+        response = await client.post("/answer", json={"query": query, "context": []})
+        response.raise_for_status()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(ask(q) for q in queries))
+    return time.perf_counter() - started
 
 
 def free_port() -> int:
@@ -128,31 +142,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def measure_server(url: str, args: argparse.Namespace) -> tuple[float, float]:
-    """Seconds per request from one client, and requests/s from many concurrent clients."""
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
-
-        async def ask(query: str) -> None:
-            response = await client.post("/answer", json={"query": query, "context": []})
-            response.raise_for_status()
-
-        await ask(QUERIES[0])  # warm-up
-        started = time.perf_counter()
-        for query in QUERIES[: args.repeat]:
-            await ask(query)
-        single = (time.perf_counter() - started) / args.repeat
-
-        async def client_loop(query: str) -> None:
-            for _ in range(args.batch_repeat):
-                await ask(query)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(q) for q in QUERIES[: args.clients]))
-        throughput = args.clients * args.batch_repeat / (time.perf_counter() - started)
-    return single, throughput
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
-def run_server(model_dir: Path, args: argparse.Namespace) -> tuple[float, float]:
+@contextmanager
+def model_server(model_dir: Path, args: argparse.Namespace) -> Iterator[str]:
+    """The real ``python -m model_server`` process, once it answers."""
     port = free_port()
     env = os.environ | generation_env(args.new_tokens)
     env |= {
@@ -169,22 +168,43 @@ def run_server(model_dir: Path, args: argparse.Namespace) -> tuple[float, float]
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
-        while httpx.get(f"{url}/health").status_code != 200 if _listening(url) else True:
+        while not _healthy(url):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("model server did not start")
             time.sleep(0.5)
-        return asyncio.run(measure_server(url, args))
+        yield url
     finally:
         server.terminate()
         server.wait(60)
 
 
-def _listening(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/health", timeout=5)
-        return True
-    except httpx.TransportError:
-        return False
+async def generate_calls(client: httpx.AsyncClient) -> float:
+    metrics = (await client.get("/metrics")).text
+    found = re.search(r"^generate_batch_size_count (\S+)$", metrics, re.M)
+    assert found, "no batch metrics"
+    return float(found.group(1))
+
+
+async def measure(bare: BareGenerate, url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Seconds per call of each path. The paths take turns round by round, so load
+    from other processes on the machine falls on all of them alike."""
+    batch = QUERIES[: args.clients]
+    times: dict[str, list[float]] = {"bare1": [], "server1": [], "bare_batch": [], "server_concurrent": []}
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        # Warm-up of both; it also opens the clients' keep-alive connections.
+        bare.seconds(batch)
+        await server_seconds(client, batch)
+        warm_calls = await generate_calls(client)
+        for round_ in range(args.rounds):
+            for i in range(args.repeat):
+                query = batch[(round_ * args.repeat + i) % len(batch)]
+                times["bare1"].append(bare.seconds([query]))
+                times["server1"].append(await server_seconds(client, [query]))
+            times["bare_batch"].append(bare.seconds(batch))
+            times["server_concurrent"].append(await server_seconds(client, batch))
+        calls = await generate_calls(client) - warm_calls
+    times["mean_batch"] = [(args.rounds * (args.repeat + args.clients)) / calls]
+    return times
 
 
 def main() -> None:
@@ -195,8 +215,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--repeat", type=int, default=3, help="single requests measured")
-    parser.add_argument("--batch-repeat", type=int, default=2, help="requests per concurrent client")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all four measurements")
+    parser.add_argument("--repeat", type=int, default=2, help="single requests per path and round")
     parser.add_argument("--small", action="store_true", help="a 2-layer model, to check the script")
     args = parser.parse_args()
     args.device = str(pick_device(args.device))
@@ -204,23 +224,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp)
         build_model(model_dir, args.small)
-        bare_single, bare_batched = bare_generate(model_dir, args)
-        server_single, server_concurrent = run_server(model_dir, args)
+        with model_server(model_dir, args) as url:
+            times = asyncio.run(measure(BareGenerate(model_dir, args), url, args))
+
+    n = args.clients
+    bare_single = statistics.median(times["bare1"])
+    server_single = statistics.median(times["server1"])
+    bare_batched = n / statistics.median(times["bare_batch"])
+    server_concurrent = n / statistics.median(times["server_concurrent"])
 
     name = (
         torch.cuda.get_device_name()
         if args.device.startswith("cuda")
         else f"CPU, {torch.get_num_threads()} threads"
     )
-    n = args.clients
     rows = [
         ("bare generate, 1 prompt", 1 / bare_single, bare_single),
         (f"bare generate, {n} prompts in one call", bare_batched, n / bare_batched),
         ("server HTTP, 1 client", 1 / server_single, server_single),
         (f"server HTTP, {n} concurrent clients", server_concurrent, None),
     ]
+    print(f"\nmedians of {args.rounds} interleaved rounds")
     print(
-        f"\n{name}, {args.dtype}, {'small' if args.small else 'ruDialoGPT-medium shape'}, "
+        f"{name}, {args.dtype}, {'small' if args.small else 'ruDialoGPT-medium shape'}, "
         f"greedy, {args.new_tokens} new tokens"
     )
     print(f"{'path':<40} {'requests/s':>11} {'s/call':>8}")
@@ -232,6 +258,8 @@ def main() -> None:
         ("server 1 request latency / bare generate", server_single / bare_single, "<= 1.05"),
         (f"bare batch {n} / bare 1 (reference)", bare_batched * bare_single, ""),
     ]
+    ideal = (args.repeat + args.clients) / (args.repeat + 1)
+    print(f"server: {times['mean_batch'][0]:.2f} requests per generate call (ideal {ideal:.2f})")
     print()
     for label, ratio, target in checks:
         print(f"{label:<44} {ratio:6.2f}x  {target}")

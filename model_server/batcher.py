@@ -1,8 +1,8 @@
 """Groups concurrent requests into shared ``generate`` calls.
 
 Requests wait in a bounded queue. One worker takes the first waiting request,
-gathers more for at most ``max_wait_s`` (or until the batch is full), and runs
-the batch in a single worker thread, so the event loop keeps serving while
+gathers those that follow it closely (or until the batch is full), and runs
+the batch in the model's one worker thread, so the event loop keeps serving while
 torch works. While a batch generates, new requests queue up and form the next.
 """
 
@@ -42,14 +42,15 @@ class Batcher(Generic[Item, Result]):
         max_wait_s: float,
         max_queue_size: int,
         metrics: ServerMetrics,
+        executor: ThreadPoolExecutor,
     ) -> None:
         self._run_batch = run_batch
         self._max_batch_size = max_batch_size
         self._max_wait_s = max_wait_s
         self._metrics = metrics
         self._queue: asyncio.Queue[_Pending[Item, Result]] = asyncio.Queue(max_queue_size)
-        # One thread: batches run one after another on the model.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+        # A single thread: batches run one after another on the model.
+        self._executor = executor
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -59,7 +60,6 @@ class Batcher(Generic[Item, Result]):
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, item: Item, timeout_s: float) -> Result:
         """Result for ``item``; QueueFullError when full, TimeoutError past ``timeout_s``."""
@@ -94,13 +94,20 @@ class Batcher(Generic[Item, Result]):
                     p.future.set_result(result)
 
     async def _gather(self) -> list[_Pending[Item, Result]]:
+        """The first waiting request and those arriving right after it.
+
+        A burst of requests reaches the queue over several milliseconds (each is
+        parsed and tokenised first), so the wait restarts with every arrival, up
+        to ten times ``max_wait_s`` in all; a lone request waits ``max_wait_s``.
+        """
+        loop = asyncio.get_running_loop()
         batch = [await self._queue.get()]
-        deadline = asyncio.get_running_loop().time() + self._max_wait_s
+        cap = loop.time() + 10 * self._max_wait_s
         while len(batch) < self._max_batch_size:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 continue
-            remaining = deadline - asyncio.get_running_loop().time()
+            remaining = min(self._max_wait_s, cap - loop.time())
             if remaining <= 0:
                 break
             try:
