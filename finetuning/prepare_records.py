@@ -36,8 +36,9 @@ NEW_CHAT: tuple[()] = ()
 BREAK = None
 Entry = Record | None | tuple[()]
 # Records per batch: large enough that per-batch costs (joining texts for
-# the scans, pickling to the caller) vanish, small enough to stay a few MB.
-BATCH = 8192
+# the scans, pickling to the caller) vanish, small enough that a batch stays
+# in the CPU caches between the stages (measured: 8192 was 4% slower).
+BATCH = 1024
 
 
 class RecordBatch(NamedTuple):

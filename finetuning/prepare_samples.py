@@ -30,11 +30,11 @@ def sample_rows(batches: Iterable[RecordBatch], options: SampleOptions, stats: C
                 ) -> Iterator[list[Row]]:
     """Rows (context_N, ..., context_1, response) from the record batches of prepare_records.
 
-    One list of rows per batch (the last turn of the last batch comes with
-    an empty batch at the end). Counts what it drops in ``stats``. The loop runs once per message of
-    every export, so it keeps its state in local variables: the open turn
-    is its author, texts and (if it starts with a reply to a known message)
-    parent id.
+    One list of rows per batch, and one more with the row of the turn still
+    open at the end. Counts what it drops in ``stats``. The loop runs once
+    per message of every export, so it keeps its state in local variables:
+    the open turn is its author, texts and (if it starts with a reply to a
+    known message) parent id.
     """
     n = options.context_size
     max_gap_s = options.max_gap_s
