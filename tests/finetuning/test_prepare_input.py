@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from finetuning import prepare_records
 from finetuning.prepare_messages import main
 from tests.finetuning.export_fixtures import account, as_lists, chat, msg, prepare, write_json
 
@@ -158,6 +159,23 @@ def test_helper_process_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
     assert helper_rows == single_rows and len(helper_rows) > 40
     del helper_summary["output"], single_summary["output"]
     assert helper_summary == single_summary and helper_summary["chats"] == 3
+
+
+@pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
+def test_batch_boundaries_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Records travel in batches: a turn, a reply chain or a drop split by a batch boundary stays whole."""
+    talk = [msg(i, "anna" if i % 5 in (1, 2) else ("boris" if i % 2 else "vera"),
+                "Х" * 600 if i == 17 else f"Сообщение {i}, пиши a{i}@mail.ru",
+                reply_to=i - 3 if i % 7 == 0 else None)
+            for i in range(1, 40)]
+    other = chat([msg(1, "gleb", "Другой чат"), msg(2, "anna", "Ага", reply_to=1)])
+    export = account(chat(talk, chat_id=1), other)
+    whole_rows, whole_summary = prepare(tmp_path, export, args=(mode,), name="whole.csv")
+    monkeypatch.setattr(prepare_records, "BATCH", 2)
+    split_rows, split_summary = prepare(tmp_path, export, args=(mode,), name="split.csv")
+    assert split_rows == whole_rows and len(whole_rows) > 20
+    del whole_summary["output"], split_summary["output"]
+    assert split_summary == whole_summary and whole_summary["dropped"]["too_long"] == 1
 
 
 @pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
