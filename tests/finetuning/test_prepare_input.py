@@ -149,7 +149,7 @@ def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path:
 
 
 def test_helper_process_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
-    """Parsing in a helper process (the default when a CPU is free) must not change a byte."""
+    """Parsing in a helper process (the default with 2+ CPUs) must not change a byte."""
     talk = [msg(i, "anna" if i % 3 else "boris", f"Сообщение {i}, да", reply_to=i - 2 if i % 4 == 0 else None)
             for i in range(1, 60)]
     one = chat([*talk, msg(60, "vera", "Переслано", forwarded_from="Канал")], chat_id=1)
