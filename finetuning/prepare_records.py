@@ -16,7 +16,6 @@ writes rows: that split halves the work between the two processes.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import signal
 from collections import Counter
@@ -198,7 +197,9 @@ def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Coun
 
 def _widen(pipe: Connection) -> None:
     """Let the helper run several batches ahead of the caller (Linux; 64 KiB pipes hold half a batch)."""
-    with suppress(AttributeError, OSError):  # no F_SETPIPE_SZ here, or over the system's limit
+    with suppress(ImportError, AttributeError, OSError):  # not Linux, or over the system's limit
+        import fcntl
+
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
