@@ -60,6 +60,20 @@ def test_health_is_ok_once_loaded(shared_server: LiveServer) -> None:
     assert response.json()["status"] == "ok"
 
 
+def test_api_docs_and_metrics_are_served(shared_server: LiveServer) -> None:
+    assert httpx.get(f"{shared_server.url}/docs").status_code == 200
+    schema = httpx.get(f"{shared_server.url}/openapi.json").json()
+    assert {"/answer", "/health"} <= set(schema["paths"])
+    metrics = httpx.get(f"{shared_server.url}/metrics").text
+    for name in (
+        "answer_requests_total",
+        "answer_latency_seconds",
+        "generate_batch_size",
+        "answer_queue_depth",
+    ):
+        assert name in metrics
+
+
 def test_answer_is_the_new_tokens_of_the_shared_format(shared_server: LiveServer, reference) -> None:
     first = httpx.post(f"{shared_server.url}/answer", json=body("привет, как дела?"), timeout=30)
     assert first.status_code == 200
