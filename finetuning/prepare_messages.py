@@ -143,11 +143,12 @@ def helper_pays_off() -> bool:
 
     The two processes split the work about evenly (per 300k messages the
     helper 1.35 s of CPU, the caller 1.2 s), so with a second CPU free the
-    run takes about 65% of the single-process time (1.58 s against 2.45 s
-    on 2 CPUs). When every CPU is busy they take turns, and sending the
-    records costs about 7% more CPU; measured on a loaded 2-CPU machine
-    (load average 2.4-3.4) the helper still won, 3.0 s against 3.2 s.
-    The load average is no guide: it counts this program's own recent runs.
+    run takes about 60% of the single-process time (1.44-1.58 s against
+    2.45 s on 2 CPUs). When the other CPU is busy they take turns, and
+    sending the records costs 7-11% more CPU: on this project's shared
+    2-CPU machine under load, one run measured 3.0 s against 3.2 s single,
+    another 3.1 s against 2.5 s. The load average is no guide to choose at
+    run time: it counts this program's own recent runs.
     """
     return _usable_cpus() >= 2
 
