@@ -49,8 +49,12 @@ def _contexts(messages: list[Message]) -> list[Window]:
     in_threads: set[int] = set()
     for message in messages:
         text = message.get("text")
-        if message.get("type") != "message" or not text or not isinstance(text, str) \
-                or message["id"] in in_threads:
+        if (
+            message.get("type") != "message"
+            or not text
+            or not isinstance(text, str)
+            or message["id"] in in_threads
+        ):
             continue
         if "forwarded_from" in message:
             contexts.append(window)

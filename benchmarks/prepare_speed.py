@@ -107,20 +107,38 @@ def main() -> int:
         # Generated in its own process: children forked from a big parent
         # would start with its memory in their peak RSS.
         export = Path(tmp) / "result.json"
-        subprocess.run([sys.executable, str(HERE / "prepare_synthetic.py"), str(export), str(args.messages)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, str(HERE / "prepare_synthetic.py"), str(export), str(args.messages)], check=True
+        )
         print(f"synthetic export: {args.messages} messages, {export.stat().st_size / 1e6:.0f} MB")
         commands = {
             BASELINE: [
-                sys.executable, str(HERE / "baseline_prepare_original.py"), str(export), f"{tmp}/baseline.csv"
+                sys.executable,
+                str(HERE / "baseline_prepare_original.py"),
+                str(export),
+                f"{tmp}/baseline.csv",
             ],
             OURS_HELPER: [
-                sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
-                "--output-path", f"{tmp}/helper.csv", "--no-progress", "--helper-process",
+                sys.executable,
+                "-m",
+                "finetuning.prepare_messages",
+                "--tg-history-path",
+                str(export),
+                "--output-path",
+                f"{tmp}/helper.csv",
+                "--no-progress",
+                "--helper-process",
             ],
             OURS_SINGLE: [
-                sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
-                "--output-path", f"{tmp}/ours.csv", "--no-progress", "--no-helper-process",
+                sys.executable,
+                "-m",
+                "finetuning.prepare_messages",
+                "--tg-history-path",
+                str(export),
+                "--output-path",
+                f"{tmp}/ours.csv",
+                "--no-progress",
+                "--no-helper-process",
             ],
         }
         runs: dict[str, list[Run]] = {name: [] for name in commands}
@@ -130,33 +148,53 @@ def main() -> int:
         summary = json.loads((Path(tmp) / "ours.summary.json").read_text(encoding="utf-8"))
 
     median = {
-        name: Run(*(statistics.median(getattr(r, f) for r in rs)
-                    for f in ("wall_s", "cpu_s", "peak_rss_mb", "busiest_cpu_s")))
+        name: Run(
+            *(
+                statistics.median(getattr(r, f) for r in rs)
+                for f in ("wall_s", "cpu_s", "peak_rss_mb", "busiest_cpu_s")
+            )
+        )
         for name, rs in runs.items()
     }
     base = median[BASELINE]
-    print(f"\nmedian of {args.repeats} runs each, in turn; rows written by ours: {summary['rows_written']}; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"| {'':36} | wall s | CPU s | busiest process CPU s | peak RSS MB | speed-up (wall) "
-          "| speed-up (CPU) | speed-up (free CPUs) | RSS ratio |")
-    print(f"| {'-' * 36} | -----: | ----: | --------------------: | ----------: | --------------: "
-          "| -------------: | -------------------: | --------: |")
+    print(
+        f"\nmedian of {args.repeats} runs each, in turn; rows written by ours: {summary['rows_written']}; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    print(
+        f"| {'':36} | wall s | CPU s | busiest process CPU s | peak RSS MB | speed-up (wall) "
+        "| speed-up (CPU) | speed-up (free CPUs) | RSS ratio |"
+    )
+    print(
+        f"| {'-' * 36} | -----: | ----: | --------------------: | ----------: | --------------: "
+        "| -------------: | -------------------: | --------: |"
+    )
     for name, run in median.items():
-        print(f"| {name:36} | {run.wall_s:6.2f} | {run.cpu_s:5.2f} | {run.busiest_cpu_s:21.2f} "
-              f"| {run.peak_rss_mb:11.0f} | {base.wall_s / run.wall_s:14.2f}x "
-              f"| {base.cpu_s / run.cpu_s:13.2f}x | {base.busiest_cpu_s / run.busiest_cpu_s:19.2f}x "
-              f"| {run.peak_rss_mb / base.peak_rss_mb:8.2f}x |")
-    print("speed-up (free CPUs): busiest process CPU s against the baseline's; the wall time ratio "
-          "on a machine with a free CPU per process")
+        print(
+            f"| {name:36} | {run.wall_s:6.2f} | {run.cpu_s:5.2f} | {run.busiest_cpu_s:21.2f} "
+            f"| {run.peak_rss_mb:11.0f} | {base.wall_s / run.wall_s:14.2f}x "
+            f"| {base.cpu_s / run.cpu_s:13.2f}x | {base.busiest_cpu_s / run.busiest_cpu_s:19.2f}x "
+            f"| {run.peak_rss_mb / base.peak_rss_mb:8.2f}x |"
+        )
+    print(
+        "speed-up (free CPUs): busiest process CPU s against the baseline's; the wall time ratio "
+        "on a machine with a free CPU per process"
+    )
     ask = "from finetuning.prepare_messages import helper_pays_off; print(helper_pays_off())"
-    helper_now = subprocess.run([sys.executable, "-c", ask], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip() == "True"
+    helper_now = (
+        subprocess.run(
+            [sys.executable, "-c", ask], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "True"
+    )
     default = OURS_HELPER if helper_now else OURS_SINGLE  # the mode the default picks here
     ours = median[default]
     speed_ok = base.wall_s / ours.wall_s >= SPEEDUP_TARGET
     rss_ok = ours.peak_rss_mb / base.peak_rss_mb <= RSS_TARGET
-    print(f"targets for the default here ({default}): speed-up >= {SPEEDUP_TARGET}x "
-          f"{'met' if speed_ok else 'MISSED'}, peak RSS <= {RSS_TARGET}x {'met' if rss_ok else 'MISSED'}")
+    print(
+        f"targets for the default here ({default}): speed-up >= {SPEEDUP_TARGET}x "
+        f"{'met' if speed_ok else 'MISSED'}, peak RSS <= {RSS_TARGET}x {'met' if rss_ok else 'MISSED'}"
+    )
     return 1 if args.check and not (speed_ok and rss_ok) else 0
 
 

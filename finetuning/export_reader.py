@@ -47,8 +47,9 @@ class _Reader:
     error surfaces at its exact byte.
     """
 
-    def __init__(self, raw: BinaryIO, on_bytes: Callable[[int], object] | None = None,
-                 slow_after: int | None = None) -> None:
+    def __init__(
+        self, raw: BinaryIO, on_bytes: Callable[[int], object] | None = None, slow_after: int | None = None
+    ) -> None:
         self.raw = raw
         self.position = 0
         self.on_bytes = on_bytes
@@ -66,8 +67,10 @@ class _Reader:
 
 def warn_if_slow_backend() -> None:
     if ijson.backend not in FAST_BACKENDS:
-        print(f"warning: ijson uses its slow {ijson.backend} backend; install ijson with yajl2_c",
-              file=sys.stderr)
+        print(
+            f"warning: ijson uses its slow {ijson.backend} backend; install ijson with yajl2_c",
+            file=sys.stderr,
+        )
 
 
 def read_chats(path: Path, on_bytes: Callable[[int], object] | None = None) -> Iterator[Chat]:
@@ -103,7 +106,7 @@ def _guarded(path: Path, reader: _Reader, messages: Iterator[Any]) -> Iterator[A
 
 
 def _detect_shape(path: Path, events: Iterator[tuple[str, str, Any]]) -> tuple[str, dict[str, Any]]:
-    """"chat" or "account", from the top-level keys; the header holds name, id, type."""
+    """ "chat" or "account", from the top-level keys; the header holds name, id, type."""
     first = next(events)
     if first[1] != "start_map":
         raise ExportError(path, "not a Telegram export: the top level is not a JSON object")

@@ -47,7 +47,11 @@ _DOT_TLD = re.compile(rf"\.{_TLD}\b", re.IGNORECASE)
 # after the other replacements (placeholders have none of its characters).
 # None of them matches "\n".
 _HINTS = (
-    re.compile("@"), re.compile("://"), re.compile(r"www\."), _DOT_TLD, re.compile(r"\d[\d ().-]{7,}\d")
+    re.compile("@"),
+    re.compile("://"),
+    re.compile(r"www\."),
+    _DOT_TLD,
+    re.compile(r"\d[\d ().-]{7,}\d"),
 )
 
 # Pictographs, dingbats, flags, skin tones, joiners and variation selectors.
@@ -139,7 +143,7 @@ def anonymized_texts(texts: list[str]) -> set[int]:
 
 
 def junk_kind(text: str) -> str | None:
-    """"only_link" or "only_emoji" for a text that is nothing else, otherwise None."""
+    """ "only_link" or "only_emoji" for a text that is nothing else, otherwise None."""
     match = junk_match(text)
     return None if match is None else match.lastgroup
 

@@ -38,11 +38,14 @@ def write_rows(out: TextIO, rows: Iterable[Sequence[str]]) -> None:
         # Most rows need no quoting: then the line has only the separators'
         # commas. Otherwise quote cell by cell (csv_field, inlined).
         if line.count(",") != len(row) - 1 or '"' in line or "\n" in line or "\r" in line:
-            line = ",".join([
-                '"' + cell.replace('"', '""') + '"'
-                if "," in cell or '"' in cell or "\n" in cell or "\r" in cell else cell
-                for cell in row
-            ])
+            line = ",".join(
+                [
+                    '"' + cell.replace('"', '""') + '"'
+                    if "," in cell or '"' in cell or "\n" in cell or "\r" in cell
+                    else cell
+                    for cell in row
+                ]
+            )
         batch.append(line)
         if len(batch) >= BATCH_ROWS:
             batch.append("")

@@ -40,8 +40,13 @@ def summary_path(output_path: Path) -> Path:
     return output_path.with_name(output_path.stem + ".summary.json")
 
 
-def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
-            progress: bool = True, helper_process: bool | None = None) -> dict[str, Any]:
+def prepare(
+    paths: Sequence[Path],
+    output_path: Path,
+    options: SampleOptions,
+    progress: bool = True,
+    helper_process: bool | None = None,
+) -> dict[str, Any]:
     """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary.
 
     With ``helper_process`` the exports are parsed in a second process
@@ -87,8 +92,15 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
     try:
         with (
             atomic_text_file(output_path) as out,
-            tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-                 desc="reading exports", disable=not progress, mininterval=0.5) as bar,
+            tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc="reading exports",
+                disable=not progress,
+                mininterval=0.5,
+            ) as bar,
         ):
             out.write(",".join(csv_header(options.context_size)) + "\n")
             for rows in unique_rows(bar.update):
@@ -101,10 +113,12 @@ def prepare(paths: Sequence[Path], output_path: Path, options: SampleOptions,
     return summary
 
 
-def _summary(paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str]
-             ) -> dict[str, Any]:
-    dropped = {key[len("dropped_"):]: count for key, count in sorted(stats.items())
-               if key.startswith("dropped_")}
+def _summary(
+    paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str]
+) -> dict[str, Any]:
+    dropped = {
+        key[len("dropped_") :]: count for key, count in sorted(stats.items()) if key.startswith("dropped_")
+    }
     return {
         "inputs": [str(p) for p in paths],
         "output": str(output_path),
@@ -130,10 +144,14 @@ def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    print(f"chats: {summary['chats']}, messages read: {summary['messages_read']}, "
-          f"rows written: {summary['rows_written']} -> {summary['output']}")
-    print(f"replies: {summary['replies_with_parent_in_file']} with their parent in the file, "
-          f"{summary['replies_to_messages_not_in_file']} to messages outside it")
+    print(
+        f"chats: {summary['chats']}, messages read: {summary['messages_read']}, "
+        f"rows written: {summary['rows_written']} -> {summary['output']}"
+    )
+    print(
+        f"replies: {summary['replies_with_parent_in_file']} with their parent in the file, "
+        f"{summary['replies_to_messages_not_in_file']} to messages outside it"
+    )
     dropped = ", ".join(f"{reason} {count}" for reason, count in summary["dropped"].items())
     print(f"dropped: {dropped or 'nothing'}")
 
@@ -179,20 +197,45 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m finetuning.prepare_messages",
         description="Turn Telegram Desktop chat exports (JSON) into a training CSV.",
     )
-    parser.add_argument("--tg-history-path", type=Path, action="append", required=True,
-                        help="exported result.json (single chat or whole account); repeat for more files")
+    parser.add_argument(
+        "--tg-history-path",
+        type=Path,
+        action="append",
+        required=True,
+        help="exported result.json (single chat or whole account); repeat for more files",
+    )
     parser.add_argument("--output-path", type=Path, required=True, help="CSV file to write")
-    parser.add_argument("--context-size", type=_positive_int, default=CONTEXT_SIZE,
-                        help="messages of context per row (default %(default)s)")
-    parser.add_argument("--max-gap-minutes", type=_positive_float, default=30.0,
-                        help="a longer pause starts a new conversation (default %(default)s)")
-    parser.add_argument("--max-length", type=_positive_int, default=500,
-                        help="messages longer than this many characters are dropped (default %(default)s)")
-    parser.add_argument("--no-anonymize", dest="anonymize", action="store_false",
-                        help="keep mentions, names, links, e-mails and phone numbers as they are")
+    parser.add_argument(
+        "--context-size",
+        type=_positive_int,
+        default=CONTEXT_SIZE,
+        help="messages of context per row (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-gap-minutes",
+        type=_positive_float,
+        default=30.0,
+        help="a longer pause starts a new conversation (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=_positive_int,
+        default=500,
+        help="messages longer than this many characters are dropped (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-anonymize",
+        dest="anonymize",
+        action="store_false",
+        help="keep mentions, names, links, e-mails and phone numbers as they are",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument("--helper-process", action=argparse.BooleanOptionalAction, default=None,
-                        help="parse the exports in a second process (default: with 2 or more CPUs)")
+    parser.add_argument(
+        "--helper-process",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="parse the exports in a second process (default: with 2 or more CPUs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -206,8 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         anonymize=args.anonymize,
     )
     try:
-        summary = prepare(args.tg_history_path, args.output_path, options, progress=args.progress,
-                          helper_process=args.helper_process)
+        summary = prepare(
+            args.tg_history_path,
+            args.output_path,
+            options,
+            progress=args.progress,
+            helper_process=args.helper_process,
+        )
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

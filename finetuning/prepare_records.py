@@ -63,8 +63,9 @@ class SampleOptions:
     anonymize: bool = True
 
 
-def message_records(messages: Iterable[Any], options: SampleOptions, stats: Counter[str],
-                    first: Entry | None = None) -> Iterator[RecordBatch]:
+def message_records(
+    messages: Iterable[Any], options: SampleOptions, stats: Counter[str], first: Entry | None = None
+) -> Iterator[RecordBatch]:
     """Records of one chat's raw messages, in batches; counts what it drops in ``stats``.
 
     ``first``, a marker, opens the first batch when given. Batches, not one
@@ -130,8 +131,9 @@ def message_records(messages: Iterable[Any], options: SampleOptions, stats: Coun
         yield RecordBatch(records, texts)
 
 
-def clean_records(batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
-                  ) -> Iterator[RecordBatch]:
+def clean_records(
+    batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
+) -> Iterator[RecordBatch]:
     """The batches with their final texts: anonymised; overlong ones dropped (changed in place)."""
     anonymize, max_chars = options.anonymize, options.max_chars
     for batch in batches:
@@ -147,8 +149,12 @@ def clean_records(batches: Iterable[RecordBatch], options: SampleOptions, stats:
         yield batch
 
 
-def export_records(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                   on_bytes: Callable[[int], object] | None = None) -> Iterator[RecordBatch]:
+def export_records(
+    paths: Sequence[Path],
+    options: SampleOptions,
+    stats: Counter[str],
+    on_bytes: Callable[[int], object] | None = None,
+) -> Iterator[RecordBatch]:
     """The records of every chat of every file in batches, each chat opened by NEW_CHAT."""
     for path in paths:
         for chat in read_chats(path, on_bytes=on_bytes):
@@ -156,20 +162,28 @@ def export_records(paths: Sequence[Path], options: SampleOptions, stats: Counter
             yield from message_records(chat.messages, options, stats, NEW_CHAT)
 
 
-def records_in_helper(paths: Sequence[Path], options: SampleOptions, stats: Counter[str],
-                      on_bytes: Callable[[int], object] | None = None) -> Iterator[RecordBatch]:
+def records_in_helper(
+    paths: Sequence[Path],
+    options: SampleOptions,
+    stats: Counter[str],
+    on_bytes: Callable[[int], object] | None = None,
+) -> Iterator[RecordBatch]:
     """:func:`export_records`, computed in a helper process.
 
     Errors in the helper come back as the same ExportError; the helper is
     stopped when the caller stops early.
     """
     # fork starts at once; spawn (other platforms) imports this module anew.
-    context = (multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods()
-               else multiprocessing.get_context("spawn"))
+    context = (
+        multiprocessing.get_context("fork")
+        if "fork" in multiprocessing.get_all_start_methods()
+        else multiprocessing.get_context("spawn")
+    )
     receiver, sender = context.Pipe(duplex=False)
     _widen(sender)
-    helper = context.Process(target=_produce, args=([str(p) for p in paths], options, sender),
-                             name="prepare-records", daemon=True)
+    helper = context.Process(
+        target=_produce, args=([str(p) for p in paths], options, sender), name="prepare-records", daemon=True
+    )
     helper.start()
     sender.close()
     try:

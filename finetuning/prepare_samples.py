@@ -26,8 +26,9 @@ Row = tuple[str, ...]
 MAX_CHAIN_STEPS = 64
 
 
-def sample_rows(batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
-                ) -> Iterator[list[Row]]:
+def sample_rows(
+    batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
+) -> Iterator[list[Row]]:
     """Rows (context_N, ..., context_1, response) from the record batches of prepare_records.
 
     One list of rows per batch, and one more with the row of the turn still
@@ -60,8 +61,9 @@ def sample_rows(batches: Iterable[RecordBatch], options: SampleOptions, stats: C
             if turn_parent is not None:
                 sequence = _with_chain(known, turn_parent, (turn_author, text), n)
             else:
-                sequence = merge_consecutive([*zip(window_authors, window_texts, strict=True),
-                                              (turn_author, text)])
+                sequence = merge_consecutive(
+                    [*zip(window_authors, window_texts, strict=True), (turn_author, text)]
+                )
             row = ("",) * (n + 1 - len(sequence)) + tuple([t for _, t in sequence[-n - 1 :]])
         # The closed turn is context for the next ones, merged into the last
         # turn when the same author goes on after a reply of theirs.

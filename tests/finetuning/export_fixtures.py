@@ -13,8 +13,15 @@ START = 1_700_000_000  # unix time of the first message
 USERS = {"anna": "user1001", "boris": "user1002", "vera": "user1003", "gleb": "user1004"}
 
 
-def msg(message_id: int, who: str, text: Any, *, minute: float | None = None,
-        reply_to: int | None = None, **extra: Any) -> dict[str, Any]:
+def msg(
+    message_id: int,
+    who: str,
+    text: Any,
+    *,
+    minute: float | None = None,
+    reply_to: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A user message as Telegram Desktop writes it; ``minute`` defaults to the id."""
     when = START + int(60 * (message_id if minute is None else minute))
     message: dict[str, Any] = {
@@ -35,9 +42,16 @@ def msg(message_id: int, who: str, text: Any, *, minute: float | None = None,
 
 def service(message_id: int) -> dict[str, Any]:
     return {
-        "id": message_id, "type": "service", "date": "2023-11-14T22:13:20",
-        "date_unixtime": str(START + 60 * message_id), "actor": "Anna", "actor_id": "user1001",
-        "action": "pin_message", "message_id": 1, "text": "", "text_entities": [],
+        "id": message_id,
+        "type": "service",
+        "date": "2023-11-14T22:13:20",
+        "date_unixtime": str(START + 60 * message_id),
+        "actor": "Anna",
+        "actor_id": "user1001",
+        "action": "pin_message",
+        "message_id": 1,
+        "text": "",
+        "text_entities": [],
     }
 
 
@@ -60,8 +74,9 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
-def prepare(tmp_path: Path, *exports: Any, args: tuple[str, ...] = (), name: str = "out.csv"
-            ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+def prepare(
+    tmp_path: Path, *exports: Any, args: tuple[str, ...] = (), name: str = "out.csv"
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Run data preparation on the exports (dicts are written to files first); rows and summary."""
     argv: list[str] = []
     for i, export in enumerate(exports):

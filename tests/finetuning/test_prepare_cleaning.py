@@ -19,8 +19,31 @@ texts = st.text(alphabet=st.sampled_from(list(ALPHABET)), max_size=30)
 
 
 # Pieces of e-mails, mentions, URLs and phone numbers, to be cut and joined at random.
-CONTACT_PIECES = ["@", "@ab_c", "x@y.ru", "://", "http", "www.", ".ru", ".com", "t.me/", "+7", "912", "34-56",
-                  "(", ")", "\x00", " ", "\n", "a", "Б", "1", ".", ",", "example"]
+CONTACT_PIECES = [
+    "@",
+    "@ab_c",
+    "x@y.ru",
+    "://",
+    "http",
+    "www.",
+    ".ru",
+    ".com",
+    "t.me/",
+    "+7",
+    "912",
+    "34-56",
+    "(",
+    ")",
+    "\x00",
+    " ",
+    "\n",
+    "a",
+    "Б",
+    "1",
+    ".",
+    ",",
+    "example",
+]
 contact_texts = st.lists(st.sampled_from(CONTACT_PIECES), max_size=12).map("".join)
 
 
@@ -73,8 +96,14 @@ def test_contacts_become_placeholders(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["встреча в 2023 году в 19:30", "счёт 3:1, 12 очков", "т.е. всё ок", "цена 1 500 руб", "ну @ да",
-     "email@"],
+    [
+        "встреча в 2023 году в 19:30",
+        "счёт 3:1, 12 очков",
+        "т.е. всё ок",
+        "цена 1 500 руб",
+        "ну @ да",
+        "email@",
+    ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert anonymize(text) == text

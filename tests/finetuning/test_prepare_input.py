@@ -18,11 +18,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_full_account_export_reads_every_chat_and_keeps_replies_inside_their_chat(tmp_path: Path) -> None:
-    first = chat([msg(1, "anna", "Вопрос в первом чате"), msg(2, "boris", "Ответ в первом", reply_to=1)],
-                 name="Первый", chat_id=1)
+    first = chat(
+        [msg(1, "anna", "Вопрос в первом чате"), msg(2, "boris", "Ответ в первом", reply_to=1)],
+        name="Первый",
+        chat_id=1,
+    )
     # the same message ids in another chat: replies must not cross chats
-    second = chat([msg(1, "vera", "Вопрос во втором чате"), msg(2, "gleb", "Ответ во втором", reply_to=1)],
-                  name="Второй", chat_id=2)
+    second = chat(
+        [msg(1, "vera", "Вопрос во втором чате"), msg(2, "gleb", "Ответ во втором", reply_to=1)],
+        name="Второй",
+        chat_id=2,
+    )
     export = account(first, second)
     export["left_chats"] = {"about": "", "list": [chat([msg(1, "anna", "Покинутый чат")], chat_id=3)]}
     rows, summary = prepare(tmp_path, export)
@@ -79,8 +85,20 @@ def _bad_input_cases(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 
 @pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
-@pytest.mark.parametrize("case", ["missing", "truncated", "malformed", "not an export", "other object",
-                                  "messages not a list", "empty", "binary", "directory"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "truncated",
+        "malformed",
+        "not an export",
+        "other object",
+        "messages not a list",
+        "empty",
+        "binary",
+        "directory",
+    ],
+)
 def test_bad_input_exits_with_one_line_naming_file_and_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, mode: str
 ) -> None:
@@ -88,8 +106,18 @@ def test_bad_input_exits_with_one_line_naming_file_and_problem(
     path, problem = _bad_input_cases(tmp_path)[case]
     output = tmp_path / "out.csv"
     output.write_text("previous,data\n", encoding="utf-8")
-    code = main(["--tg-history-path", str(good), "--tg-history-path", str(path),
-                 "--output-path", str(output), "--no-progress", mode])
+    code = main(
+        [
+            "--tg-history-path",
+            str(good),
+            "--tg-history-path",
+            str(path),
+            "--output-path",
+            str(output),
+            "--no-progress",
+            mode,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1
     assert len(err.splitlines()) == 1, err
@@ -121,9 +149,20 @@ def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:
     content = '{"name": "x", "messages": [{"id": 1, "type": "mess'
     path.write_text(content, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(path),
-         "--output-path", str(tmp_path / "o.csv")],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "finetuning.prepare_messages",
+            "--tg-history-path",
+            str(path),
+            "--output-path",
+            str(tmp_path / "o.csv"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -137,9 +176,20 @@ def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path:
     path = write_json(tmp_path / "result.json", chat([msg(1, "anna", "Привет"), msg(2, "boris", "Привет!")]))
     output = tmp_path / "data_output" / "chat.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(path),
-         "--output-path", str(output)],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "finetuning.prepare_messages",
+            "--tg-history-path",
+            str(path),
+            "--output-path",
+            str(output),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "messages read: 2, rows written: 2" in result.stdout
@@ -150,8 +200,10 @@ def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path:
 
 def test_helper_process_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
     """Parsing in a helper process (the default with 2+ CPUs) must not change a byte."""
-    talk = [msg(i, "anna" if i % 3 else "boris", f"Сообщение {i}, да", reply_to=i - 2 if i % 4 == 0 else None)
-            for i in range(1, 60)]
+    talk = [
+        msg(i, "anna" if i % 3 else "boris", f"Сообщение {i}, да", reply_to=i - 2 if i % 4 == 0 else None)
+        for i in range(1, 60)
+    ]
     one = chat([*talk, msg(60, "vera", "Переслано", forwarded_from="Канал")], chat_id=1)
     two = account(one, chat([msg(1, "gleb", "Другой чат"), msg(2, "anna", "Ага", reply_to=1)], chat_id=2))
     helper_rows, helper_summary = prepare(tmp_path, one, two, args=("--helper-process",), name="h.csv")
@@ -164,10 +216,15 @@ def test_helper_process_writes_the_same_csv_and_summary(tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
 def test_batch_boundaries_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     """Records travel in batches: a turn, a reply chain or a drop split by a batch boundary stays whole."""
-    talk = [msg(i, "anna" if i % 5 in (1, 2) else ("boris" if i % 2 else "vera"),
-                "Х" * 600 if i == 17 else f"Сообщение {i}, пиши a{i}@mail.ru",
-                reply_to=i - 3 if i % 7 == 0 else None)
-            for i in range(1, 40)]
+    talk = [
+        msg(
+            i,
+            "anna" if i % 5 in (1, 2) else ("boris" if i % 2 else "vera"),
+            "Х" * 600 if i == 17 else f"Сообщение {i}, пиши a{i}@mail.ru",
+            reply_to=i - 3 if i % 7 == 0 else None,
+        )
+        for i in range(1, 40)
+    ]
     other = chat([msg(1, "gleb", "Другой чат"), msg(2, "anna", "Ага", reply_to=1)])
     export = account(chat(talk, chat_id=1), other)
     whole_rows, whole_summary = prepare(tmp_path, export, args=(mode,), name="whole.csv")
@@ -183,10 +240,12 @@ def test_broken_json_after_good_messages(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     path = tmp_path / "broken.json"
-    path.write_text('{"messages": [{"id": 1, "type": "message", "text": "a"}, {"id": 2,, }]}',
-                    encoding="utf-8")
-    code = main(["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress",
-                 mode])
+    path.write_text(
+        '{"messages": [{"id": 1, "type": "message", "text": "a"}, {"id": 2,, }]}', encoding="utf-8"
+    )
+    code = main(
+        ["--tg-history-path", str(path), "--output-path", str(tmp_path / "o.csv"), "--no-progress", mode]
+    )
     assert code == 1
     assert capsys.readouterr().err.strip().startswith(f"error: {path}: invalid JSON at line 1, column 67")
 

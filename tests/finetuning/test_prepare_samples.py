@@ -10,13 +10,15 @@ from tests.finetuning.export_fixtures import as_lists, chat, msg, prepare, servi
 
 
 def test_header_and_consecutive_context_oldest_first(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Привет"),
-        msg(2, "boris", "Привет, как дела?"),
-        msg(3, "anna", "Нормально"),
-        msg(4, "boris", "Пойдём гулять"),
-        msg(5, "anna", "Давай"),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Привет"),
+            msg(2, "boris", "Привет, как дела?"),
+            msg(3, "anna", "Нормально"),
+            msg(4, "boris", "Пойдём гулять"),
+            msg(5, "anna", "Давай"),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     assert list(rows[0]) == ["context_3", "context_2", "context_1", "response"]
     assert [list(r.values()) for r in rows] == [
@@ -34,13 +36,15 @@ def test_header_and_consecutive_context_oldest_first(tmp_path: Path) -> None:
 
 
 def test_same_author_messages_are_one_turn(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Слушай"),
-        msg(2, "anna", "есть\nвопрос"),
-        msg(3, "boris", "Да?"),
-        msg(4, "boris", "Спрашивай"),
-        msg(5, "anna", "Где ключи"),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Слушай"),
+            msg(2, "anna", "есть\nвопрос"),
+            msg(3, "boris", "Да?"),
+            msg(4, "boris", "Спрашивай"),
+            msg(5, "anna", "Где ключи"),
+        ]
+    )
     rows, _ = prepare(tmp_path, export)
     assert as_lists(rows) == [
         ["Слушай есть вопрос"],
@@ -50,14 +54,16 @@ def test_same_author_messages_are_one_turn(tmp_path: Path) -> None:
 
 
 def test_reply_gets_its_chain_and_every_branch_is_a_row(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Кто идёт в кино?"),
-        msg(2, "boris", "Погода сегодня ужасная"),
-        msg(3, "vera", "Я иду", reply_to=1),
-        msg(4, "gleb", "Я тоже", reply_to=1),
-        msg(5, "anna", "Отлично, Вера", reply_to=3),
-        msg(6, "boris", "Зонт не забудьте"),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Кто идёт в кино?"),
+            msg(2, "boris", "Погода сегодня ужасная"),
+            msg(3, "vera", "Я иду", reply_to=1),
+            msg(4, "gleb", "Я тоже", reply_to=1),
+            msg(5, "anna", "Отлично, Вера", reply_to=3),
+            msg(6, "boris", "Зонт не забудьте"),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     got = as_lists(rows)
     # the replies see their thread, not the unrelated message in between
@@ -71,8 +77,12 @@ def test_reply_gets_its_chain_and_every_branch_is_a_row(tmp_path: Path) -> None:
 
 def test_reply_chain_is_capped_at_context_size(tmp_path: Path) -> None:
     people = ["anna", "boris", "vera", "gleb", "anna", "boris"]
-    export = chat([msg(i, who, f"Реплика {i}", reply_to=i - 1 if i > 1 else None)
-                   for i, who in enumerate(people, start=1)])
+    export = chat(
+        [
+            msg(i, who, f"Реплика {i}", reply_to=i - 1 if i > 1 else None)
+            for i, who in enumerate(people, start=1)
+        ]
+    )
     rows, _ = prepare(tmp_path, export)
     assert as_lists(rows)[-1] == ["Реплика 3", "Реплика 4", "Реплика 5", "Реплика 6"]
     rows, _ = prepare(tmp_path, export, args=("--context-size", "2"), name="two.csv")
@@ -88,15 +98,20 @@ def test_reply_to_a_message_outside_the_file_falls_back_to_the_conversation(tmp_
 
 
 def test_a_long_pause_starts_a_new_conversation(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Доброе утро", minute=0),
-        msg(2, "boris", "Утро", minute=5),
-        msg(3, "anna", "Кто на обед?", minute=5 + 31),
-        msg(4, "boris", "Я", minute=5 + 31 + 2),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Доброе утро", minute=0),
+            msg(2, "boris", "Утро", minute=5),
+            msg(3, "anna", "Кто на обед?", minute=5 + 31),
+            msg(4, "boris", "Я", minute=5 + 31 + 2),
+        ]
+    )
     rows, _ = prepare(tmp_path, export)
     assert as_lists(rows) == [
-        ["Доброе утро"], ["Доброе утро", "Утро"], ["Кто на обед?"], ["Кто на обед?", "Я"]
+        ["Доброе утро"],
+        ["Доброе утро", "Утро"],
+        ["Кто на обед?"],
+        ["Кто на обед?", "Я"],
     ]
     rows, _ = prepare(tmp_path, export, args=("--max-gap-minutes", "60"), name="long.csv")
     assert as_lists(rows)[2] == ["Доброе утро", "Утро", "Кто на обед?"]
@@ -104,19 +119,21 @@ def test_a_long_pause_starts_a_new_conversation(tmp_path: Path) -> None:
 
 def test_messages_that_are_not_someones_words_are_dropped_and_counted(tmp_path: Path) -> None:
     file_note = "(File not included. Change data exporting settings to download.)"
-    export = chat([
-        msg(1, "anna", "Смотри"),
-        msg(2, "anna", "", photo=file_note, width=10, height=10),
-        msg(3, "anna", "", file=file_note, media_type="sticker", sticker_emoji="😂"),
-        msg(4, "anna", "", poll={"question": "Да?", "answers": []}),
-        msg(5, "anna", "", contact_information={"first_name": "A", "phone_number": "+7999"}),
-        msg(6, "anna", "", location_information={"latitude": 1.0, "longitude": 2.0}),
-        service(7),
-        msg(8, "channel555", "Пост канала"),
-        msg(9, "boris", "Красиво", photo=file_note),  # a caption is text
-        msg(10, "vera", "Новость дня", forwarded_from="Новости"),
-        msg(11, "gleb", "Ого"),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Смотри"),
+            msg(2, "anna", "", photo=file_note, width=10, height=10),
+            msg(3, "anna", "", file=file_note, media_type="sticker", sticker_emoji="😂"),
+            msg(4, "anna", "", poll={"question": "Да?", "answers": []}),
+            msg(5, "anna", "", contact_information={"first_name": "A", "phone_number": "+7999"}),
+            msg(6, "anna", "", location_information={"latitude": 1.0, "longitude": 2.0}),
+            service(7),
+            msg(8, "channel555", "Пост канала"),
+            msg(9, "boris", "Красиво", photo=file_note),  # a caption is text
+            msg(10, "vera", "Новость дня", forwarded_from="Новости"),
+            msg(11, "gleb", "Ого"),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     # the forward is dropped and ends the conversation: "Ого" is about it
     assert as_lists(rows) == [["Смотри"], ["Смотри", "Красиво"], ["Ого"]]
@@ -125,23 +142,34 @@ def test_messages_that_are_not_someones_words_are_dropped_and_counted(tmp_path: 
 
 
 def test_edited_messages_unknown_fields_and_new_types_are_taken_as_they_are(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Исправленный текст", edited="2023-11-14T22:20:00", edited_unixtime="1700000400",
-            via_bot="@somebot", future_field={"x": [1, 2]}),
-        {"id": 2, "type": "brand_new_kind", "date_unixtime": str(1_700_000_120), "text": "???"},
-        msg(3, "boris", "Понял"),
-    ])
+    export = chat(
+        [
+            msg(
+                1,
+                "anna",
+                "Исправленный текст",
+                edited="2023-11-14T22:20:00",
+                edited_unixtime="1700000400",
+                via_bot="@somebot",
+                future_field={"x": [1, 2]},
+            ),
+            {"id": 2, "type": "brand_new_kind", "date_unixtime": str(1_700_000_120), "text": "???"},
+            msg(3, "boris", "Понял"),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     assert as_lists(rows) == [["Исправленный текст"], ["Исправленный текст", "Понял"]]
     assert summary["dropped"] == {"other_type": 1}
 
 
 def test_negative_ids_of_migrated_chats_resolve_replies(tmp_path: Path) -> None:
-    export = chat([
-        msg(-300, "anna", "Старый вопрос"),
-        msg(-299, "boris", "Что-то другое"),
-        msg(5, "vera", "Ответ на старый вопрос", reply_to=-300),
-    ])
+    export = chat(
+        [
+            msg(-300, "anna", "Старый вопрос"),
+            msg(-299, "boris", "Что-то другое"),
+            msg(5, "vera", "Ответ на старый вопрос", reply_to=-300),
+        ]
+    )
     rows, _ = prepare(tmp_path, export)
     assert as_lists(rows)[-1] == ["Старый вопрос", "Ответ на старый вопрос"]
 
@@ -201,14 +229,16 @@ def test_contacts_are_anonymised_unless_asked_not_to(tmp_path: Path) -> None:
 
 
 def test_junk_responses_are_dropped_but_still_give_context(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "https://example.com/cat.jpg"),
-        msg(2, "boris", "😂😂 👍🏻"),
-        msg(3, "anna", "   \n  "),
-        msg(4, "vera", "Это мой кот"),
-        msg(5, "gleb", "Х" * 501),
-        msg(6, "anna", "Кот милый"),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "https://example.com/cat.jpg"),
+            msg(2, "boris", "😂😂 👍🏻"),
+            msg(3, "anna", "   \n  "),
+            msg(4, "vera", "Это мой кот"),
+            msg(5, "gleb", "Х" * 501),
+            msg(6, "anna", "Кот милый"),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     assert as_lists(rows) == [["[URL]", "😂😂 👍🏻", "Это мой кот"], ["Кот милый"]]
     assert summary["dropped"] == {"only_link": 1, "only_emoji": 1, "empty": 1, "too_long": 1}
@@ -218,13 +248,15 @@ def test_junk_responses_are_dropped_but_still_give_context(tmp_path: Path) -> No
 
 
 def test_exact_duplicate_rows_are_written_once(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "+", minute=0),
-        msg(2, "anna", "+", minute=100),
-        msg(3, "boris", "Ок", minute=101),
-        msg(4, "anna", "+", minute=200),
-        msg(5, "boris", "Ок", minute=201),
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "+", minute=0),
+            msg(2, "anna", "+", minute=100),
+            msg(3, "boris", "Ок", minute=101),
+            msg(4, "anna", "+", minute=200),
+            msg(5, "boris", "Ок", minute=201),
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     assert as_lists(rows) == [["+"], ["+", "Ок"]]
     assert summary["dropped"] == {"duplicate": 3}
@@ -238,13 +270,15 @@ def test_texts_with_quotes_commas_and_speaker_tags_survive_the_csv(tmp_path: Pat
 
 
 def test_broken_ids_cannot_loop_or_crash_the_reply_map(tmp_path: Path) -> None:
-    export = chat([
-        msg(1, "anna", "Первое"),
-        msg(2, "boris", "Второе", reply_to=1),
-        msg(1, "vera", "Снова первое", reply_to=2),  # the same id again
-        msg(3, "gleb", "Третье", reply_to=[1]),  # not an id at all
-        msg(4, "anna", "Сам себе", reply_to=4),  # replies to itself
-    ])
+    export = chat(
+        [
+            msg(1, "anna", "Первое"),
+            msg(2, "boris", "Второе", reply_to=1),
+            msg(1, "vera", "Снова первое", reply_to=2),  # the same id again
+            msg(3, "gleb", "Третье", reply_to=[1]),  # not an id at all
+            msg(4, "anna", "Сам себе", reply_to=4),  # replies to itself
+        ]
+    )
     rows, summary = prepare(tmp_path, export)
     assert as_lists(rows) == [
         ["Первое"],
