@@ -6,6 +6,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_ARGS ?=
+TEST_EXTRAS := server,bot,bot-google,train,dev
+# As if the venv were activated: tests call its console scripts (torchrun, hadolint, …).
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test lint pytest clean
 
@@ -20,12 +23,12 @@ $(VENV)/.installed-%: pyproject.toml constraints-cpu.txt
 run: $(VENV)/.installed-server,bot
 	$(PY) -m bot.local_run
 
-lint: $(VENV)/.installed-server,bot,train,dev
+lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-pytest: $(VENV)/.installed-server,bot,train,dev
+pytest: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest
 
 test: lint pytest

