@@ -144,26 +144,24 @@ def test_json_error_position_points_at_the_broken_byte(
     assert f"invalid JSON at line {len(lines)}, column {column} (byte {byte})" in err
 
 
-def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:
-    path = tmp_path / "truncated.json"
-    content = '{"name": "x", "messages": [{"id": 1, "type": "mess'
-    path.write_text(content, encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "finetuning.prepare_messages",
-            "--tg-history-path",
-            str(path),
-            "--output-path",
-            str(tmp_path / "o.csv"),
-        ],
+def run_prepare_messages(export: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it, in its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
+         "--output-path", str(output)],
         cwd=REPO,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         timeout=60,
-    )
+    )  # fmt: skip
+
+
+def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "truncated.json"
+    content = '{"name": "x", "messages": [{"id": 1, "type": "mess'
+    path.write_text(content, encoding="utf-8")
+    result = run_prepare_messages(path, tmp_path / "o.csv")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]  # the progress bar may come first
@@ -175,22 +173,7 @@ def test_command_line_error_has_no_traceback(tmp_path: Path) -> None:
 def test_command_line_run_prints_summary_and_writes_it_next_to_the_csv(tmp_path: Path) -> None:
     path = write_json(tmp_path / "result.json", chat([msg(1, "anna", "Привет"), msg(2, "boris", "Привет!")]))
     output = tmp_path / "data_output" / "chat.csv"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "finetuning.prepare_messages",
-            "--tg-history-path",
-            str(path),
-            "--output-path",
-            str(output),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=60,
-    )
+    result = run_prepare_messages(path, output)
     assert result.returncode == 0, result.stderr
     assert "messages read: 2, rows written: 2" in result.stdout
     assert "reading exports" in result.stderr  # the tqdm bar
