@@ -43,7 +43,8 @@ from sqlalchemy.engine import URL  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from tests.bot.fake_bot_api import FakeBotAPI  # noqa: E402
-from tests.bot.processes import free_port, start_module, stop  # noqa: E402
+from tests.bot.processes import start_module, stop  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from tests.support.speech import assemble_whisper_base, speech_ogg  # noqa: E402
 
 TOKEN = "100500:benchmark-token"

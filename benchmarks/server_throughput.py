@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from dialogue.format import serving_prompt  # noqa: E402
 from model_server.generator import pick_device  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
 from tests.support.tiny_model import build_tokenizer  # noqa: E402
 
 QUERIES = [
@@ -134,12 +134,6 @@ async def server_seconds(client: httpx.AsyncClient, queries: list[str]) -> float
     started = time.perf_counter()
     await asyncio.gather(*(ask(q) for q in queries))
     return time.perf_counter() - started
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _healthy(url: str) -> bool:

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from bot import terminal_chat
 from bot.settings import Settings, get_settings
+from dialogue.generation import DEFAULT_MODEL
 
 POLL_S = 0.5
 FIRST_NOTE_AFTER_S = 10.0
@@ -38,7 +39,6 @@ NOTE_EVERY_S = 30.0
 # An external MODEL_SERVER_URL that nobody answers on is a typo, not a slow download.
 EXTERNAL_CONNECT_LIMIT_S = 30.0
 STOP_GRACE_S = 15.0
-DEFAULT_MODEL = "taranetsdan/ruDialoGPT_v2_medium"
 
 
 class StartupError(RuntimeError):

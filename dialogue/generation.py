@@ -1,12 +1,15 @@
-"""Generation settings of the ruDialoGPT model card.
+"""The model served by default and the generation settings of the ruDialoGPT model card.
 
-Training saves them as the model's ``generation_config.json``; the model
+Training saves the settings as the model's ``generation_config.json``; the model
 server uses them as defaults that ``GEN_<FIELD>`` variables override.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
+
+# ruDialoGPT-medium fine-tuned on Telegram chats in this project's format.
+DEFAULT_MODEL: Final = "taranetsdan/ruDialoGPT_v2_medium"
 
 MODEL_CARD_GENERATION: Final[dict[str, Any]] = {
     "do_sample": True,

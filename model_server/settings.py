@@ -12,7 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue.format import CONTEXT_SIZE, TAG_PREFIX
-from dialogue.generation import MODEL_CARD_GENERATION
+from dialogue.generation import DEFAULT_MODEL, MODEL_CARD_GENERATION
 
 GEN_PREFIX = "GEN_"
 _CARD = MODEL_CARD_GENERATION
@@ -79,7 +79,7 @@ def _other_generation_env(environ: Mapping[str, str]) -> dict[str, Any]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    model_name_or_path: str = "taranetsdan/ruDialoGPT_v2_medium"
+    model_name_or_path: str = DEFAULT_MODEL
     host: str = "0.0.0.0"
     port: int = 8000
     # "auto": CUDA when present, else CPU. dtype "auto": bf16 on GPUs that have it, fp16 on

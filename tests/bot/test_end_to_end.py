@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import texts
 from tests.bot.fake_bot_api import FakeBotAPI
-from tests.bot.processes import free_port, model_server_env, start_module, stop, wait_healthy
+from tests.bot.processes import model_server_env, start_module, stop, wait_healthy
+from tests.support.net import free_port
 
 TOKEN = "123456789:E2E-very-secret-token_xyz"
 

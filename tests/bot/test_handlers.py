@@ -271,7 +271,7 @@ async def test_missing_voice_file_gets_clear_reply(voice_harness: Harness) -> No
 
 async def test_database_down_gets_apology(tmp_path: Any) -> None:
     # A PostgreSQL URL where nothing listens: every attempt is refused.
-    from tests.bot.processes import free_port
+    from tests.support.net import free_port
 
     down = URL.create("postgresql+asyncpg", "postgres", None, "127.0.0.1", free_port(), "nothing")
     engine = create_engine(down)

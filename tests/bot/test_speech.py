@@ -16,7 +16,7 @@ from bot.speech import (
     RecognitionUnavailable,
     decode_audio,
 )
-from tests.bot.processes import free_port
+from tests.support.net import free_port
 from tests.support.speech import silence_ogg
 
 

@@ -16,12 +16,12 @@ from tests.deploy.support import (
     GREEDY,
     READY_TIMEOUT_S,
     ROOT,
-    free_port,
     healthy,
     load_compose,
     merge,
     settings_env,
 )
+from tests.support.net import free_port
 
 
 @pytest.fixture(scope="session")

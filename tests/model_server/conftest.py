@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,12 +16,7 @@ from fastapi import FastAPI
 from model_server.main import create_app
 from model_server.service import ModelService
 from model_server.settings import GenerationSettings, Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
 
 
 def greedy(**overrides: Any) -> GenerationSettings:

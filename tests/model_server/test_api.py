@@ -17,7 +17,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from dialogue.format import FALLBACK_ANSWER, Turn, extract_answer, serving_prompt
 from model_server.service import ModelService
 from model_server.settings import Settings
-from tests.model_server.conftest import LiveServer, free_port, serve
+from tests.model_server.conftest import LiveServer, serve
+from tests.support.net import free_port
 
 
 @pytest.fixture(scope="module")
