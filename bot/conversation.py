@@ -7,6 +7,9 @@ answer was delivered, so a failure anywhere leaves the stored context as it was.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
 
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
@@ -63,32 +66,54 @@ async def reply_in_pieces(message: Message, text: str) -> None:
         await message.answer(piece, parse_mode=None)
 
 
-async def answer_and_remember(
-    message: Message, user_id: int, query: str, store: ContextStore, model: ModelClient
+async def converse(
+    user_id: int,
+    query: str,
+    store: ContextStore,
+    model: ModelClient,
+    send_answer: Callable[[str], Awaitable[object]],
+    send_notice: Callable[[str], Awaitable[object]],
+    waiting: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
 ) -> None:
+    """One exchange, whatever the front end: Telegram or the terminal chat.
+
+    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile).
+    """
     query = normalize(query)
     if not query:
-        await message.answer(texts.UNSUPPORTED_CONTENT)
+        await send_notice(texts.UNSUPPORTED_CONTENT)
         return
     try:
         context = await store.get(user_id)
     except ContextStoreUnavailable:
-        await message.answer(texts.DATABASE_UNAVAILABLE)
+        await send_notice(texts.DATABASE_UNAVAILABLE)
         return
-
-    assert message.bot is not None
     try:
-        async with ChatActionSender.typing(
-            bot=message.bot, chat_id=message.chat.id, initial_sleep=TYPING_AFTER_S
-        ):
-            answer = normalize(await model.answer(query, context))
+        async with waiting():
+            answer = normalize(await model.answer(query, context)) or FALLBACK_ANSWER
     except ModelServerError as exc:
         log.warning("no answer for user %d: %s", user_id, exc)
-        await message.answer(model_error_text(exc))
+        await send_notice(model_error_text(exc))
         return
 
-    await reply_in_pieces(message, answer or FALLBACK_ANSWER)
+    await send_answer(answer)
     try:
-        await store.append_exchange(user_id, query, answer or FALLBACK_ANSWER)
+        await store.append_exchange(user_id, query, answer)
     except ContextStoreUnavailable:
-        await message.answer(texts.CONTEXT_NOT_SAVED)
+        await send_notice(texts.CONTEXT_NOT_SAVED)
+
+
+async def answer_and_remember(
+    message: Message, user_id: int, query: str, store: ContextStore, model: ModelClient
+) -> None:
+    assert message.bot is not None
+    bot, chat_id = message.bot, message.chat.id
+    await converse(
+        user_id,
+        query,
+        store,
+        model,
+        send_answer=partial(reply_in_pieces, message),
+        send_notice=message.answer,
+        waiting=lambda: ChatActionSender.typing(bot=bot, chat_id=chat_id, initial_sleep=TYPING_AFTER_S),
+    )

@@ -19,11 +19,10 @@ from typing import TextIO
 
 from bot import texts
 from bot.context_store import ContextStore, ContextStoreUnavailable
-from bot.conversation import model_error_text
+from bot.conversation import converse
 from bot.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
-from bot.model_client import ModelClient, ModelServerError
+from bot.model_client import ModelClient
 from bot.settings import Settings, get_settings
-from dialogue.format import FALLBACK_ANSWER, normalize
 
 # Telegram user ids are positive, so 0 never collides with a real user sharing the database.
 LOCAL_USER_ID = 0
@@ -55,24 +54,16 @@ class TerminalChat:
         return await self._answer(line)
 
     async def _answer(self, line: str) -> str:
-        # The same steps as the Telegram bot's bot.conversation.answer_and_remember.
-        query = normalize(line)
-        if not query:
-            return texts.UNSUPPORTED_CONTENT
-        try:
-            context = await self.store.get(self.user_id)
-        except ContextStoreUnavailable:
-            return texts.DATABASE_UNAVAILABLE
-        try:
-            answer = normalize(await self.client.answer(query, context)) or FALLBACK_ANSWER
-        except ModelServerError as exc:
-            # The context is untouched: a failed exchange is not remembered.
-            return model_error_text(exc)
-        try:
-            await self.store.append_exchange(self.user_id, query, answer)
-        except ContextStoreUnavailable:
-            return f"{ANSWER_PREFIX}{answer}\n{texts.CONTEXT_NOT_SAVED}"
-        return ANSWER_PREFIX + answer
+        lines: list[str] = []
+
+        async def answer(text: str) -> None:
+            lines.append(ANSWER_PREFIX + text)
+
+        async def notice(text: str) -> None:
+            lines.append(text)
+
+        await converse(self.user_id, line, self.store, self.client, answer, notice)
+        return "\n".join(lines)
 
 
 def _command(line: str) -> str:
