@@ -1,27 +1,55 @@
-# One entry point for people and CI. Everything installs into .venv.
+# One entry point for people and CI. Each job installs what it needs into .venv
+# (once: a stamp per set of extras) and passes ARGS to its command.
 #
-# torch: constraints-cpu.txt pins the version. Where pip has no local CPU build of
-# it (an ordinary machine), add PyTorch's CPU index so the pin does not pull the
-# multi-GB CUDA build:  make test PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+#   make run                      model server + chat in the terminal (Telegram with BOT_TOKEN)
+#   make prepare ARGS='--tg-history-path result.json --output-path data_output/chats.csv'
+#   make train ARGS='--max_steps 100'
+#   make evaluate ARGS='--model_name_or_path outputs/rudialogpt-medium-chat'
+#   make test                     lint and every test (PostgreSQL on 127.0.0.1:5432)
+#
+# torch: constraints-cpu.txt pins the version. Without an NVIDIA GPU (no nvidia-smi)
+# torch comes from PyTorch's CPU index, since PyPI's Linux torch is the multi-GB CUDA
+# build. It is installed on its own first, so only torch asks that index (pip retries
+# an unreachable index for every package it looks up). PIP_ARGS, when given, replaces
+# this choice: make run PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126"
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP_ARGS ?=
+ARGS ?=
 TEST_EXTRAS := server,bot,bot-google,train,dev
+ifeq ($(origin PIP_ARGS),undefined)
+TORCH_CPU_INDEX := $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
+endif
+PIP_ARGS ?=
 # As if the venv were activated: tests call its console scripts (torchrun, hadolint, …).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test lint pytest clean
+.DEFAULT_GOAL := help
+.PHONY: help run prepare train evaluate test lint pytest clean
 
-# The stamp names the extras, so `make run` (server,bot) and `make test` (all) each
-# install once and neither reinstalls the other's set.
+help:
+	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
+
+# The stamp names the extras, so `make run` (server,bot), `make train` (train) and
+# `make test` (all) each install once and none reinstalls another's set.
 $(VENV)/.installed-%: pyproject.toml constraints-cpu.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_CPU_INDEX),$(PY) -m pip install -q --no-deps -c constraints-cpu.txt --extra-index-url $(TORCH_CPU_INDEX) torch)
 	$(PY) -m pip install -q $(PIP_ARGS) -c constraints-cpu.txt -e '.[$*]'
 	touch $@
 
+# Ctrl-C is how the chat and the bot end: the trap keeps make from reporting it as "Error 130".
 run: $(VENV)/.installed-server,bot
-	$(PY) -m bot.local_run
+	@trap 'exit 0' INT; $(PY) -m bot.local_run $(ARGS)
+
+prepare: $(VENV)/.installed-train
+	$(PY) -m finetuning.prepare_messages $(ARGS)
+
+train: $(VENV)/.installed-train
+	$(PY) -m finetuning.finetuning $(ARGS)
+
+evaluate: $(VENV)/.installed-train
+	$(PY) -m finetuning.evaluate $(ARGS)
 
 lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m ruff check .
@@ -29,7 +57,7 @@ lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m mypy
 
 pytest: $(VENV)/.installed-$(TEST_EXTRAS)
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
 
 test: lint pytest
 

@@ -8,14 +8,15 @@
 
 Context goes to the embedded SQLite file unless ``DATABASE_URL`` / ``DB_*``
 name a database. ``MODEL_NAME_OR_PATH`` may be a local model directory.
-Ctrl-C (or SIGTERM) stops everything this command started.
+Ctrl-C (or SIGTERM) stops everything this command started. Settings are
+checked, BOT_TOKEN's form included, before the model starts loading.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,12 +27,12 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from dotenv import dotenv_values
-from pydantic import ValidationError
+from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot import terminal_chat
+from bot.net import free_port
 from bot.settings import Settings, get_settings
-from dialogue.generation import DEFAULT_MODEL
+from model_server.settings import Settings as ServerSettings
 
 POLL_S = 0.5
 FIRST_NOTE_AFTER_S = 10.0
@@ -45,11 +46,17 @@ class StartupError(RuntimeError):
     """The model server did not come up; the message says why."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def checked_token(settings: Settings) -> str:
+    """BOT_TOKEN, or "" for the terminal chat; a malformed one is a ValueError naming the form."""
+    if settings.bot_token is None:
+        return ""
+    token = settings.bot_token.get_secret_value()
+    try:
+        validate_token(token)
+    except TokenValidationError:
+        # Not the token itself: even a mistyped one is mostly secret.
+        raise ValueError("BOT_TOKEN is malformed: @BotFather gives <digits>:<letters>, no spaces") from None
+    return token
 
 
 def _stop(process: subprocess.Popen[bytes], name: str) -> None:
@@ -93,6 +100,8 @@ def _log_tail(path: Path | None, lines: int = 15) -> str:
 
 
 def _loading_note(model: str) -> str:
+    if not model:
+        return "the model server named by MODEL_SERVER_URL is loading its model"
     if Path(model).is_dir():
         return f"loading {model} from disk"
     cache = os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface")
@@ -136,19 +145,14 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(settings: Settings) -> int:
-    token = settings.bot_token.get_secret_value() if settings.bot_token else ""
-    # Only for the messages; the server reads the variable itself, from the environment or .env.
-    model = (
-        os.environ.get("MODEL_NAME_OR_PATH")
-        or dotenv_values(".env").get("MODEL_NAME_OR_PATH")
-        or DEFAULT_MODEL
-    )
+def run(settings: Settings, server_settings: ServerSettings | None, token: str) -> int:
+    """Chat or bot against the model server; ``server_settings`` is None when one runs elsewhere."""
     env = dict(os.environ)
     # In chat mode the server's log would interleave with the conversation: it goes to a file.
     log_path = None if token else Path(tempfile.gettempdir()) / "rudialogpt-model-server.log"
+    model = server_settings.model_name_or_path if server_settings else ""
 
-    with _model_server(settings, env, log_path) as (url, server):
+    with _model_server(settings, server_settings, env, log_path) as (url, server):
         if server is not None:
             where = f" (log: {log_path})" if log_path else ""
             print(f"Starting the model server with {model} at {url}{where} ...", file=sys.stderr)
@@ -172,15 +176,16 @@ def run(settings: Settings) -> int:
 
 @contextmanager
 def _model_server(
-    settings: Settings, env: dict[str, str], log_path: Path | None
+    settings: Settings, server_settings: ServerSettings | None, env: dict[str, str], log_path: Path | None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes] | None]]:
     """The URL of the model server to use and the process, when this command started it."""
-    if "model_server_url" in settings.model_fields_set:
+    if server_settings is None:
         print(f"Using the model server at MODEL_SERVER_URL={settings.model_server_url}.", file=sys.stderr)
         yield settings.model_server_url.rstrip("/"), None
         return
-    port = env.get("PORT") or str(_free_port())
-    server_env = {**env, "HOST": "127.0.0.1", "PORT": port}
+    # The server's own default port may be taken; a PORT the user chose is kept.
+    port = server_settings.port if "port" in server_settings.model_fields_set else free_port()
+    server_env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
     log = open(log_path, "wb") if log_path else None
     try:
         with _child([sys.executable, "-m", "model_server"], "model server", server_env, log) as server:
@@ -190,18 +195,29 @@ def _model_server(
             log.close()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    summary, _, details = (__doc__ or "").partition("\n\n")
+    argparse.ArgumentParser(
+        prog="python -m bot.local_run",
+        description=summary,
+        epilog=details,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ).parse_args(argv)
     # Like Ctrl-C: a kill or a closed terminal also stops the children, which run in
     # sessions of their own and would otherwise outlive this process.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
+    # Every setting is checked before the model loads, which can take minutes.
     try:
         settings = get_settings()
-    except ValidationError as exc:
-        print(f"local_run: invalid settings:\n{exc}", file=sys.stderr)
+        token = checked_token(settings)
+        external = "model_server_url" in settings.model_fields_set
+        server_settings = None if external else ServerSettings()
+    except ValueError as exc:  # pydantic's ValidationError included
+        print(f"local_run: invalid settings: {exc}", file=sys.stderr)
         return 2
     try:
-        return run(settings)
+        return run(settings, server_settings, token)
     except StartupError as exc:
         print(f"local_run: {exc}", file=sys.stderr)
         return 1

@@ -14,16 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings
 
-from tests.deploy.support import settings_env
-
-
-def service_settings() -> dict[str, type[BaseSettings]]:
-    from bot.settings import Settings as BotSettings
-    from model_server.settings import Settings as ServerSettings
-
-    return {"bot": BotSettings, "model_server": ServerSettings}
+from tests.deploy.support import service_settings, settings_env
 
 
 def default_text(info: FieldInfo) -> str:

@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from tests.deploy.support import (
-    COMPOSE,
-    COMPOSE_CPU,
+    CPU_STACK,
+    ENV_EXAMPLE,
+    FILLED_IN,
+    GPU_STACK,
     GREEDY,
     READY_TIMEOUT_S,
     ROOT,
+    compose_config,
     healthy,
-    load_compose,
-    merge,
+    service_settings,
     settings_env,
 )
 from tests.support.net import free_port
@@ -26,27 +28,25 @@ from tests.support.net import free_port
 
 @pytest.fixture(scope="session")
 def compose() -> dict[str, Any]:
-    return load_compose(COMPOSE)
+    """The GPU stack as Compose resolves it for a user who filled in .env.example's secrets."""
+    return compose_config(GPU_STACK, FILLED_IN, ENV_EXAMPLE)
 
 
 @pytest.fixture(scope="session")
-def compose_cpu(compose: dict[str, Any]) -> dict[str, Any]:
-    """The stack with the CPU override applied, merged the way Compose merges files."""
-    return merge(compose, load_compose(COMPOSE_CPU))
+def compose_cpu() -> dict[str, Any]:
+    """The same with the CPU override, merged by Compose."""
+    return compose_config(CPU_STACK, FILLED_IN, ENV_EXAMPLE)
 
 
 @pytest.fixture(scope="session")
 def services(compose: dict[str, Any]) -> dict[str, Any]:
-    return compose["services"]
+    return dict(compose["services"])
 
 
 @pytest.fixture(scope="session")
 def run_env(tiny_model_dir: Path) -> dict[str, str]:
     """A person trying the tiny model with greedy decoding; none of the caller's settings leak in."""
-    from bot.settings import Settings as BotSettings
-    from model_server.settings import Settings as ServerSettings
-
-    names = {*settings_env(BotSettings).names, *settings_env(ServerSettings).names}
+    names = {name for cls in service_settings().values() for name in settings_env(cls).names}
     env = {k: v for k, v in os.environ.items() if k.upper() not in names and not k.upper().startswith("GEN_")}
     return {
         **env,

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.support import (
+from tests.deploy.dockerfile import (
     DOCKERFILES,
-    ROOT,
     Stage,
     dockerfile_stages,
     dockerignore_patterns,
     hadolint_binary,
     is_dockerignored,
 )
+from tests.deploy.support import ROOT
 
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
 EXTRA = {"model_server": "server", "bot": "bot"}

@@ -12,10 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from dotenv import dotenv_values
 from pydantic_settings import BaseSettings
 
-from tests.deploy.support import ENV_EXAMPLE, SettingsEnv, environment, interpolate, settings_env
+from tests.deploy.support import FILLED_IN, SettingsEnv, service_settings, settings_env
 
 # Read by a library inside the service's process rather than by its Settings.
 LIBRARY_VARIABLES = {
@@ -23,24 +22,16 @@ LIBRARY_VARIABLES = {
     "bot": set(),
 }
 POSTGRES_IMAGE_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}
-FILLED_IN = {"BOT_TOKEN": "123456:test-token", "DB_PASSWORD": "s3cret-pw"}
 
 
 def settings_class(service: str) -> type[BaseSettings]:
-    if service == "bot":
-        from bot.settings import Settings as BotSettings
-
-        return BotSettings
-    from model_server.settings import Settings as ServerSettings
-
-    return ServerSettings
+    return service_settings()[service]
 
 
-def compose_env(compose: dict[str, Any], service: str) -> dict[str, str]:
-    """The service's environment after interpolation with a filled-in .env.example."""
-    dot_env = {k: v or "" for k, v in dotenv_values(ENV_EXAMPLE).items()} | FILLED_IN
-    env = interpolate(environment(compose["services"][service]), dot_env)
-    return {key: str(value) for key, value in env.items()}
+def environment(stack: dict[str, Any], service: str) -> dict[str, str]:
+    """What the service's container gets (the fixtures' stacks are resolved from .env.example)."""
+    env = stack["services"][service].get("environment") or {}
+    return {key: "" if value is None else str(value) for key, value in env.items()}
 
 
 def build_settings(cls: type[BaseSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -58,27 +49,27 @@ def build_settings(cls: type[BaseSettings], env: dict[str, str], monkeypatch: py
 def test_every_variable_compose_passes_is_read(compose: dict, compose_cpu: dict, service: str) -> None:
     reads: SettingsEnv = settings_env(settings_class(service))
     for stack in (compose, compose_cpu):
-        passed = set(environment(stack["services"][service]))
+        passed = set(environment(stack, service))
         unread = {v for v in passed if not reads.reads(v)} - LIBRARY_VARIABLES[service]
         assert not unread, f"{service} reads none of {sorted(unread)}"
 
 
 def test_db_gets_only_what_the_postgres_image_reads(compose: dict) -> None:
-    assert set(environment(compose["services"]["db"])) <= POSTGRES_IMAGE_VARIABLES
+    assert set(environment(compose, "db")) <= POSTGRES_IMAGE_VARIABLES
 
 
 @pytest.mark.parametrize("service", ["bot", "model_server"])
 def test_every_required_setting_is_provided(compose: dict, service: str) -> None:
     reads = settings_env(settings_class(service))
     required = {name for name, info in reads.names.items() if info.is_required()}
-    assert required <= set(environment(compose["services"][service]))
+    assert required <= set(environment(compose, service))
 
 
 def test_bot_settings_from_compose_point_at_the_db_service(
     compose: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = build_settings(settings_class("bot"), compose_env(compose, "bot"), monkeypatch)
-    db = interpolate(environment(compose["services"]["db"]), FILLED_IN | {"DB_USER": "bot"})
+    settings = build_settings(settings_class("bot"), environment(compose, "bot"), monkeypatch)
+    db = environment(compose, "db")
     url = settings.sqlalchemy_url
     assert url.get_backend_name() == "postgresql"
     assert url.host == "db" and "db" in compose["services"]
@@ -96,8 +87,8 @@ def test_bot_reaches_the_model_server_where_it_listens(
     compose: dict, compose_cpu: dict, cpu: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = compose_cpu if cpu else compose
-    server = build_settings(settings_class("model_server"), compose_env(stack, "model_server"), monkeypatch)
-    bot = build_settings(settings_class("bot"), compose_env(stack, "bot"), monkeypatch)
+    server = build_settings(settings_class("model_server"), environment(stack, "model_server"), monkeypatch)
+    bot = build_settings(settings_class("bot"), environment(stack, "bot"), monkeypatch)
     target = urlsplit(bot.model_server_url)
     assert (target.hostname, target.port) == ("model_server", server.port)
     assert server.host == "0.0.0.0", "listen on the container's network, not its loopback"

@@ -185,6 +185,31 @@ def test_a_model_that_cannot_load_ends_the_run_with_the_reason(
     assert not (tmp_path / "bot_context.sqlite3").exists(), "no chat without a model"
 
 
+def test_a_malformed_bot_token_is_reported_in_one_line_before_the_model_loads(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A model that cannot load: were the token checked after the server start, this would
+    # end with "the model server exited" instead.
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.local_run"],
+        env={
+            **run_env,
+            "BOT_TOKEN": "123456 :TYPO-secret-part",
+            "MODEL_NAME_OR_PATH": str(tmp_path / "none"),
+        },
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_S,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "local_run: invalid settings: BOT_TOKEN is malformed: @BotFather gives <digits>:<letters>, no spaces"
+    ]
+    assert "TYPO-secret-part" not in run.stdout + run.stderr
+
+
 def processes_started_by(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 

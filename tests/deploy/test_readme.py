@@ -9,7 +9,7 @@ import pytest
 from dotenv import dotenv_values
 
 from tests.deploy.config_table import variables
-from tests.deploy.support import ENV_EXAMPLE, ROOT, environment
+from tests.deploy.support import ENV_EXAMPLE, ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -65,7 +65,7 @@ def test_configuration_table_has_every_setting_with_its_default_and_reader(name:
 
 def test_configuration_table_covers_compose_and_env_example(compose: dict) -> None:
     rows = table_rows()
-    passed = {v for s in ("bot", "model_server") for v in environment(compose["services"][s])}
+    passed = {v for s in ("bot", "model_server") for v in compose["services"][s]["environment"]}
     documented = set(dotenv_values(ENV_EXAMPLE)) | {"COMPOSE_FILE"}
     missing = {v for v in passed | documented if v not in rows and not v.startswith("GEN_")}
     assert not missing, missing

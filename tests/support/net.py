@@ -1,12 +1,5 @@
-"""Loopback helpers for tests and benchmarks that start servers."""
+"""Loopback helpers for tests and benchmarks that start servers: the product's own."""
 
-from __future__ import annotations
+from bot.net import free_port
 
-import socket
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["free_port"]
