@@ -11,7 +11,7 @@
 # torch comes from PyTorch's CPU index, since PyPI's Linux torch is the multi-GB CUDA
 # build. It is installed on its own first, so only torch asks that index (pip retries
 # an unreachable index for every package it looks up). PIP_ARGS, when given, replaces
-# this choice: make run PIP_ARGS="--index-url https://download.pytorch.org/whl/cu126"
+# this choice: `make run PIP_ARGS=` takes PyPI's torch, and a torch already in .venv stays.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=

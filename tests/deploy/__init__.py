@@ -1,1 +1,1 @@
-"""Deployment: compose stack, Dockerfiles, one-command local run, README."""
+"""Deployment: compose stack, Dockerfiles, one-command local run, README and docs/."""

@@ -1,9 +1,9 @@
-"""The README's configuration rows, from the services' Settings classes.
+"""The rows of docs/configuration.md's table, from the services' Settings classes.
 
     python -m tests.deploy.config_table    # prints a row per variable: name, default, reader
 
-``test_readme.py`` checks the README's table against the same data, so a new
-setting or a changed default shows up as a failing test, not as a stale README.
+``test_docs.py`` checks the table against the same data, so a new
+setting or a changed default shows up as a failing test, not as a stale table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.deploy.support import service_settings, settings_env
 
 
 def default_text(info: FieldInfo) -> str:
-    """How the README writes a default (inside backticks, except "required" / "unset")."""
+    """How the table writes a default (inside backticks, except "required" / "unset")."""
     if info.is_required():
         return "required"
     value: Any = info.get_default(call_default_factory=True)
@@ -38,7 +38,7 @@ def variables() -> dict[str, dict[str, str]]:
     """Variable -> {service: default text}, for every variable a service's Settings reads.
 
     Open-ended containers (the generation settings' catch-all for any other
-    ``GEN_<FIELD>``) are not variables of their own; the README names the family.
+    ``GEN_<FIELD>``) are not variables of their own; the table names the family.
     """
     table: dict[str, dict[str, str]] = {}
     for service, cls in service_settings().items():
