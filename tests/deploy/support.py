@@ -96,6 +96,13 @@ def go_duration_s(value: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
+def make_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` (default: this process's) for a ``make`` of its own, not a sub-make of ``make test``."""
+    return {
+        k: v for k, v in (os.environ if env is None else env).items() if not k.startswith(("MAKE", "MFLAGS"))
+    }
+
+
 # --- settings classes -------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ import pytest
 from dotenv import dotenv_values
 
 from tests.deploy.config_table import variables
-from tests.deploy.support import ENV_EXAMPLE, FILLED_IN, ROOT, run_compose
+from tests.deploy.support import ENV_EXAMPLE, FILLED_IN, ROOT, make_env, run_compose
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -132,7 +132,7 @@ def check_module(module: str, args: list[str]) -> None:
 
 
 def check_make(words: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env = make_env()
     make_at = words.index("make")
     env.update(dict(word.split("=", 1) for word in words[:make_at]))
     result = subprocess.run(

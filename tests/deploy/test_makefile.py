@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.support import READY_TIMEOUT_S, ROOT
+from tests.deploy.support import READY_TIMEOUT_S, ROOT, make_env
 
 CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 
@@ -27,11 +27,10 @@ def path_without_nvidia_smi() -> str:
 
 
 def make_dry(target: str, path: str, venv: Path, *variables: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     result = subprocess.run(
         ["make", "-n", target, f"VENV={venv}", *variables],
         cwd=ROOT,
-        env={**env, "PATH": path},
+        env={**make_env(), "PATH": path},
         capture_output=True,
         text=True,
         timeout=60,
@@ -76,13 +75,12 @@ def test_ctrl_c_ends_make_run_without_an_error_and_stops_the_chat(
     (venv / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (venv / "bin" / "python").chmod(0o755)
     (venv / ".installed-server,bot").touch()
-    env = {k: v for k, v in run_env.items() if not k.startswith(("MAKE", "MFLAGS"))}
     make = shutil.which("make")
     assert make
     process = subprocess.Popen(
         [make, "run", f"VENV={venv}", f"DATABASE_URL=sqlite:///{tmp_path / 'chat.sqlite3'}"],
         cwd=ROOT,
-        env={**env, "MODEL_SERVER_URL": reference_server},
+        env={**make_env(run_env), "MODEL_SERVER_URL": reference_server},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
