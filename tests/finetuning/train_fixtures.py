@@ -72,6 +72,12 @@ def context_rows(seed: int = 0) -> list[list[str]]:
     return rows
 
 
+def small_data_dir(root: Path, n_rows: int = 60) -> Path:
+    """A data directory of one CSV with the first ``n_rows`` of :func:`context_rows`."""
+    write_csv(root / "chat.csv", context_rows()[:n_rows])
+    return root
+
+
 def probes() -> list[Probe]:
     """One request per rule, in the bot's shape: context oldest first, roles alternating to the query."""
     out = [
