@@ -44,6 +44,33 @@ def find_csv_files(data_dir: str | Path) -> list[Path]:
     return files
 
 
+def data_files(data_dir: str | None, data_file: Sequence[str] | None) -> list[Path]:
+    """The CSVs named by ``--data_file``, else every CSV in ``--data_dir``."""
+    if data_file:
+        missing = [p for p in data_file if not Path(p).is_file()]
+        if missing:
+            raise DataError(f"{missing[0]}: data file does not exist")
+        return [Path(p) for p in data_file]
+    if not data_dir:
+        raise DataError("no data: give --data_dir DIR or --data_file FILE.csv")
+    return find_csv_files(data_dir)
+
+
+def fit_max_length(max_length: int, model_config: Any, note: bool = True) -> int:
+    """``max_length`` clamped to the model's positions: past them GPT-2 fails mid-run (IndexError)."""
+    positions = getattr(model_config, "n_positions", None) or getattr(
+        model_config, "max_position_embeddings", None
+    )
+    if positions and max_length > positions:
+        if not note:
+            return int(positions)
+        logger.warning(
+            "max_length %d is more than the model's %d positions: using %d", max_length, positions, positions
+        )
+        return int(positions)
+    return max_length
+
+
 def context_columns(header: Sequence[str], path: Path | str = "CSV") -> list[str]:
     """``context_N`` columns of a header, oldest (largest N) first; checks ``response`` is there."""
     if RESPONSE_COLUMN not in header:

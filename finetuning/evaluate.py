@@ -1,8 +1,11 @@
 """Does the model use the context? Response perplexity with true, no and foreign context.
 
-    python -m finetuning.evaluate --model_name_or_path outputs/rudialogpt-medium-chat \\
-        --data_dir data_output --output_dir outputs/eval          # the training run's validation rows
-    python -m finetuning.evaluate --model_name_or_path DIR --data_file some.csv --output_dir outputs/eval
+    python -m finetuning.evaluate --model_name_or_path outputs/rudialogpt-medium-chat
+    python -m finetuning.evaluate --model_name_or_path DIR --data_file some.csv   # other rows, all of them
+
+Pointed at a model this project trained, it scores that run's exact
+validation rows (saved by training in the model directory); ``--data_file``
+or ``--data_dir`` (the same flags as training's) scores every row given.
 
 For each validation row the same response tokens (and EOS) are scored three
 times, with the prompt built by the shared dialogue format from:
@@ -13,7 +16,8 @@ times, with the prompt built by the shared dialogue format from:
 
 A model that uses the previous messages has a clearly lower perplexity with
 the true context than with a shuffled one. Writes ``context_ablation.json``
-and ``context_ablation.png`` to the output directory.
+and ``context_ablation.png`` to ``--output_dir`` (default ``<model>/eval``)
+and ends with a one-line verdict (the rule: ``finetuning/verdict.py``).
 """
 
 from __future__ import annotations
@@ -23,46 +27,51 @@ import logging
 import math
 import random
 import sys
-import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialogue.format import CONTEXT_SIZE
+from dialogue.model_facts import DialogueFacts, read_local_facts
+from dialogue.model_source import loading_error, resolve_model_source
+from finetuning.arguments import DataFiles, one_line_parser, parse_into, run_command
 from finetuning.data import (
     IGNORE_INDEX,
+    DataError,
+    data_files,
     ensure_pad_token,
-    find_csv_files,
+    fit_max_length,
     load_dialogues,
     make_collator,
-    split_dialogues,
 )
 from finetuning.data import encode_dialogue as encode
+from finetuning.validation_rows import VALIDATION_ROWS_FILE, saved_validation_rows
+from finetuning.verdict import context_verdict
 
 logger = logging.getLogger("finetuning.evaluate")
 
 CONDITIONS = ("true_context", "no_context", "shuffled_context")
+SETTING = "--model_name_or_path"
 
 
 @dataclass
 class EvalArguments:
     model_name_or_path: str = field(metadata={"help": "Fine-tuned model directory or hub id."})
-    output_dir: str = field(default="outputs/eval", metadata={"help": "Where the JSON and the PNG go."})
-    data_file: list[str] | None = field(
+    output_dir: str | None = field(
         default=None,
-        metadata={"help": "Validation CSV(s), used whole. Without it: the training run's validation split."},
+        metadata={
+            "help": "Where the JSON and the PNG go (default: <model>/eval, outputs/eval/<id> for a hub id)."
+        },
     )
-    data_dir: str = field(
-        default="data_output", metadata={"help": "CSVs of the training run (no --data_file)."}
+    seed: int = field(default=42, metadata={"help": "Seed of the shuffling of contexts."})
+    context_size: int | None = field(
+        default=None, metadata={"help": "Default: the model's dialogue.json, else the format's (3)."}
     )
-    validation_split_percentage: float = field(default=5.0, metadata={"help": "As in training."})
-    seed: int = field(default=42, metadata={"help": "Training seed (split) and the shuffling of contexts."})
-    context_size: int = field(default=CONTEXT_SIZE)
-    max_length: int = field(default=512)
+    max_length: int | None = field(
+        default=None, metadata={"help": "Default and at most: the model's positions."}
+    )
     batch_size: int = field(default=16)
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows."})
-    dataset_cache_dir: str | None = field(default=None)
 
 
 def derangement(n: int, seed: int) -> list[int]:
@@ -134,44 +143,74 @@ def response_nll(
     return totals
 
 
-def load_rows(args: EvalArguments) -> list[tuple[list[str], str]]:
-    if args.data_file:
-        dialogues = load_dialogues([Path(p) for p in args.data_file], cache_dir=args.dataset_cache_dir)
+def rows_to_score(source: str, data: DataFiles, max_samples: int | None) -> list[tuple[list[str], str]]:
+    """The rows named by --data_file / --data_dir, else the validation rows saved with the model."""
+    saved = saved_validation_rows(source)
+    if data.data_file or data.data_dir:
+        files = data_files(data.data_dir, data.data_file)
+        if saved is not None:
+            logger.warning("scoring the rows given, not the training run's validation rows (%s)", saved)
+    elif saved is not None:
+        files = [saved]
     else:
-        all_rows = load_dialogues(find_csv_files(args.data_dir), cache_dir=args.dataset_cache_dir)
-        _, dialogues = split_dialogues(all_rows, args.validation_split_percentage / 100, args.seed)
-    if args.max_samples is not None:
-        dialogues = dialogues.select(range(min(args.max_samples, len(dialogues))))
+        raise DataError(
+            f"{source} carries no validation rows ({VALIDATION_ROWS_FILE}, written by training): "
+            "give --data_file FILE.csv or --data_dir DIR"
+        )
+    dialogues = load_dialogues(files, cache_dir=data.dataset_cache_dir)
+    if max_samples is not None:
+        dialogues = dialogues.select(range(min(max_samples, len(dialogues))))
     return list(zip(dialogues["messages"], dialogues["response"], strict=True))
 
 
-def evaluate(args: EvalArguments) -> dict[str, Any]:
+def default_output_dir(name: str) -> Path:
+    """``<model>/eval`` for a local model; a hub id gets its own folder under outputs/eval."""
+    local = Path(name).expanduser()
+    return local / "eval" if local.is_dir() else Path("outputs", "eval", name.replace("/", "--"))
+
+
+def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from finetuning.plots import plot_ablation
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    # The model and its facts: the context size it was trained with, max_length within its positions.
+    source = resolve_model_source(args.model_name_or_path, SETTING)
+    facts = read_local_facts(source)
+    context_size = (
+        args.context_size if args.context_size is not None else (facts or DialogueFacts()).context_size
+    )
+    rows = rows_to_score(source, data, args.max_samples)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError) as error:
+        raise loading_error(args.model_name_or_path, SETTING, error) from error
     ensure_pad_token(tokenizer)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model: Any = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=dtype)
     model.to(device).eval()
+    max_length = fit_max_length(
+        args.max_length or sys.maxsize, model.config, note=args.max_length is not None
+    )
 
-    rows = load_rows(args)
+    # The same response tokens scored after the true, no, and another row's context.
     samples = build_conditions(
-        tokenizer, rows, context_size=args.context_size, max_length=args.max_length, seed=args.seed
+        tokenizer, rows, context_size=context_size, max_length=max_length, seed=args.seed
     )
     n = len(samples["true_context"])
     if n == 0:
-        raise SystemExit("no row could be scored (empty responses, or longer than max_length)")
-    # Response tokens are the same in every condition: only the prompt differs.
+        raise DataError("no row could be scored (empty responses, or longer than max_length)")
     n_tokens = sum(sum(1 for t in s["labels"] if t != IGNORE_INDEX) for s in samples["true_context"])
     collator = make_collator(tokenizer)
     nll = {c: response_nll(model, collator, samples[c], args.batch_size) for c in CONDITIONS}
+    verdict = context_verdict(nll["true_context"], nll["shuffled_context"], n_tokens)
 
+    # Results: JSON, a bar chart, and the verdict.
     results: dict[str, Any] = {
         "model": args.model_name_or_path,
+        "context_size": context_size,
         "samples": n,
         "rows_skipped": len(rows) - n,
         "response_tokens": n_tokens,
@@ -179,12 +218,10 @@ def evaluate(args: EvalArguments) -> dict[str, Any]:
             c: {"loss": sum(v) / n_tokens, "perplexity": math.exp(sum(v) / n_tokens)} for c, v in nll.items()
         },
         # Per dialogue: how often the true context makes the response more likely than a foreign one.
-        "true_beats_shuffled": sum(
-            t < s for t, s in zip(nll["true_context"], nll["shuffled_context"], strict=True)
-        )
-        / n,
+        "true_beats_shuffled": verdict.wins / n,
+        "verdict": asdict(verdict),
     }
-    out_dir = Path(args.output_dir)
+    out_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model_name_or_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "context_ablation.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     plot_ablation(
@@ -192,29 +229,26 @@ def evaluate(args: EvalArguments) -> dict[str, Any]:
         out_dir / "context_ablation.png",
         title=f"{n} validation dialogues",
     )
+    results["output_dir"] = str(out_dir)
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from transformers import HfArgumentParser
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (args,) = HfArgumentParser(typing.cast(Any, EvalArguments)).parse_args_into_dataclasses(
-        args=list(sys.argv[1:] if argv is None else argv)
-    )
-    results = evaluate(args)
+    parser = one_line_parser((EvalArguments, DataFiles), prog="python -m finetuning.evaluate")
+    args, data = parse_into(parser, sys.argv[1:] if argv is None else argv)
+    results = evaluate(args, data)
     for c, r in results["conditions"].items():
         logger.info("%-17s perplexity %.3f", c, r["perplexity"])
     logger.info(
-        "%d dialogues, %d response tokens; true context beats a shuffled one in %.0f%% of dialogues; "
-        "written to %s",
+        "%d dialogues, %d response tokens; written to %s",
         results["samples"],
         results["response_tokens"],
-        100 * results["true_beats_shuffled"],
-        args.output_dir,
+        results["output_dir"],
     )
+    print(results["verdict"]["line"], flush=True)
     return results
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_command("evaluate", main, None))

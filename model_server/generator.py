@@ -16,6 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
 from dialogue.format import FALLBACK_ANSWER, Turn, extract_answer, prompt_text, serving_messages
+from dialogue.model_source import resolve_model_source
 from model_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class Generator:
 def load_generator(settings: Settings) -> Generator:
     """Load tokenizer and model once; raise ModelLoadError with a one-line reason."""
     source = settings.model_name_or_path
+    source = resolve_model_source(source, "MODEL_NAME_OR_PATH")  # fails fast: bad path, hub unreachable
     if _looks_like_path(source) and not Path(source).is_dir():
         raise ModelLoadError(f"model directory {source!r} does not exist")
     if settings.torch_threads:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from pathlib import Path
 
 import pytest
 from transformers import TrainingArguments
 
-from finetuning.finetuning import (
+from dialogue.format import CONTEXT_SIZE
+from finetuning.arguments import (
     ARGUMENT_CLASSES,
     DEFAULT_CONFIG,
     check_config_types,
@@ -41,7 +43,17 @@ def test_shipped_config_values_have_the_declared_types_and_reach_the_arguments()
     assert training_args.load_best_model_at_end and training_args.metric_for_best_model == "eval_loss"
     assert training_args.train_sampling_strategy == "group_by_length"
     assert model_args.model_name_or_path == "tinkoff-ai/ruDialoGPT-medium"
-    assert data_args.data_dir == "data_output" and data_args.context_size == 3
+    assert data_args.data_dir == "data_output" and data_args.context_size == CONTEXT_SIZE
+    assert "context_size" not in config, "one place for it: the dialogue format's default"
+
+
+def test_a_short_run_scales_warmup_and_the_eval_and_save_intervals() -> None:
+    # What Trainer makes of the shipped intervals for the README's quick try and for a full run.
+    _, _, args = parse_args(["--max_steps", "100"])
+    assert args.get_warmup_steps(100) == 2
+    assert math.ceil(100 * args.eval_steps) == 10 and math.ceil(100 * args.save_steps) == 10
+    assert math.ceil(100 * args.logging_steps) == 1
+    assert args.get_warmup_steps(8900) == 178 and math.ceil(8900 * args.eval_steps) == 890
 
 
 @pytest.mark.parametrize(
@@ -52,6 +64,7 @@ def test_shipped_config_values_have_the_declared_types_and_reach_the_arguments()
         ("max_steps: '100'", "max_steps"),
         ("train_on_context: 'yes'", "train_on_context"),
         ("learning_rat: 0.1", "unknown keys"),
+        ("max_steps: [100", "not valid YAML"),
         ("hub_token: hf_secret", "HF_TOKEN"),
     ],
 )
@@ -99,7 +112,7 @@ def test_mixed_precision_is_chosen_from_the_gpu_unless_set_explicitly(
 ) -> None:
     import torch
 
-    from finetuning.finetuning import auto_precision
+    from finetuning.arguments import auto_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_capable)
@@ -109,7 +122,7 @@ def test_mixed_precision_is_chosen_from_the_gpu_unless_set_explicitly(
 def test_no_mixed_precision_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from finetuning.finetuning import auto_precision
+    from finetuning.arguments import auto_precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert auto_precision([], {}) == {}

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from dialogue.format import Turn, serving_prompt
+from dialogue.format import CONTEXT_SIZE, Turn, serving_prompt
 from dialogue.generation import MODEL_CARD_GENERATION
+from dialogue.model_facts import DialogueFacts, read_local_facts
 from tests.finetuning.train_fixtures import probes, trained_model
 
 
@@ -48,6 +49,8 @@ def test_output_directory_is_a_complete_model_with_logs(model_dir: Path) -> None
     assert card == MODEL_CARD_GENERATION
     assert {k: generation[k] for k in card} == card
     assert generation["eos_token_id"] == tokenizer.eos_token_id
+    # Its dialogue facts beside the generation settings: the server needs no CONTEXT_SIZE.
+    assert read_local_facts(model_dir) == DialogueFacts(context_size=CONTEXT_SIZE)
     assert (model_dir / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list((model_dir / "runs").rglob("events.out.tfevents.*")), "TensorBoard logs"
     for name in ("train_results.json", "eval_results.json", "all_results.json", "trainer_state.json"):

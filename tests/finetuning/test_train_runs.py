@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from finetuning.finetuning import main
-from tests.finetuning.train_fixtures import context_rows, train_args, write_csv
+from tests.finetuning.train_fixtures import small_data_dir, train_args
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("runs-data")
-    write_csv(root / "chat.csv", context_rows()[:60])
-    return root
+    return small_data_dir(tmp_path_factory.mktemp("runs-data"))
 
 
 def quick(tiny_model_dir: Path, data_dir: Path, out: Path, **overrides: object) -> list[str]:

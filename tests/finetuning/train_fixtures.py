@@ -72,6 +72,12 @@ def context_rows(seed: int = 0) -> list[list[str]]:
     return rows
 
 
+def small_data_dir(root: Path, n_rows: int = 60) -> Path:
+    """A data directory of one CSV with the first ``n_rows`` of :func:`context_rows`."""
+    write_csv(root / "chat.csv", context_rows()[:n_rows])
+    return root
+
+
 def probes() -> list[Probe]:
     """One request per rule, in the bot's shape: context oldest first, roles alternating to the query."""
     out = [
@@ -140,3 +146,21 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def trained_data_dir() -> Path:
     return _trained["data"]
+
+
+def trained_without_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same recipe on the same responses, each after ANOTHER row's context: nothing to learn from it."""
+    if "without_context" not in _trained:
+        from finetuning.evaluate import derangement
+        from finetuning.finetuning import main
+        from tests.support.tiny_model import build_tiny_model
+
+        root = tmp_path_factory.mktemp("trained-without-context")
+        base = build_tiny_model(root / "base", n_layer=2, n_embd=64, n_positions=128)
+        rows = context_rows()
+        donor = derangement(len(rows), seed=1)
+        data = root / "data"
+        write_csv(data / "dialogues.csv", [[*rows[donor[i]][:3], row[3]] for i, row in enumerate(rows)])
+        main(train_args(base, data, root / "out", root / "cache", max_steps=100))
+        _trained["without_context"] = root / "out"
+    return _trained["without_context"]

@@ -1,0 +1,253 @@
+"""Flags of training and evaluation: argument dataclasses, the config file, one-line errors.
+
+Training reads ``finetuning/config.yaml`` (or ``--config``) as defaults and
+the command line on top. Flags are never abbreviated (``--learning_rat`` is
+an error, not ``--learning_rate``), and every mistake in them is one line on
+stderr, not a usage page or a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from dialogue.format import CONTEXT_SIZE
+
+DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
+
+
+@dataclass
+class DataFiles:
+    """Where the prepared CSVs are: the same flags for training and evaluation."""
+
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Directory of prepared CSVs (context_3,context_2,context_1,response); all are used."
+        },
+    )
+    data_file: list[str] | None = field(
+        default=None, metadata={"help": "Prepared CSV file(s) instead of --data_dir."}
+    )
+    dataset_cache_dir: str | None = field(
+        default=None, metadata={"help": "Where datasets caches the parsed CSVs (default: HF_DATASETS_CACHE)."}
+    )
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="tinkoff-ai/ruDialoGPT-medium",
+        metadata={"help": "Base model: a hub id or a local directory (./dir, /dir)."},
+    )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "'auto': bf16 on GPUs that support it, else fp16 on GPUs, fp32 on CPU; "
+            "'no': always fp32. An explicit --bf16 / --fp16 wins.",
+            "choices": ["auto", "no"],
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Replace a model already in --output_dir (its checkpoints are deleted)."},
+    )
+
+
+@dataclass
+class DataArguments(DataFiles):
+    context_size: int = field(
+        default=CONTEXT_SIZE,
+        metadata={"help": "Context messages before the response; written to dialogue.json for serving."},
+    )
+    max_length: int = field(
+        default=512,
+        metadata={
+            "help": "Max tokens per sample (at most the model's positions); longer samples lose their "
+            "oldest context messages first."
+        },
+    )
+    validation_split_percentage: float = field(
+        default=5.0, metadata={"help": "Percent of the rows held out for validation (seeded split)."}
+    )
+    train_on_context: bool = field(
+        default=False,
+        metadata={"help": "Put the loss on the whole text, not only on the responses."},
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for tokenisation."}
+    )
+
+
+ARGUMENT_CLASSES: tuple[type, ...] = (ModelArguments, DataArguments)
+
+
+def one_line_parser(classes: Sequence[type], prog: str) -> Any:
+    """An ``HfArgumentParser`` that never abbreviates flags and reports a mistake in one line."""
+    from transformers import HfArgumentParser
+
+    class Parser(HfArgumentParser):
+        def error(self, message: str) -> typing.NoReturn:
+            raise SystemExit(message)
+
+    return Parser(typing.cast(Any, list(classes)), prog=prog, allow_abbrev=False)
+
+
+def parse_into(parser: Any, argv: Sequence[str]) -> tuple[Any, ...]:
+    """The dataclasses of ``parser``; unknown flags and invalid combinations are one-line exits."""
+    try:
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=list(argv), return_remaining_strings=True)
+    except ValueError as error:  # TrainingArguments' own checks of combinations
+        raise SystemExit(" ".join(str(error).split())) from None
+    flags = [a for a in unknown if a.startswith("-")]
+    if flags:
+        raise SystemExit(f"unknown flag {flags[0]} (flags are never abbreviated; see --help for all of them)")
+    if unknown:
+        raise SystemExit(f"unexpected argument {unknown[0]!r} (values follow their --flag)")
+    return tuple(parsed)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """The config file as a flat dict; JSON, or YAML by extension."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = (yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)) or {}
+    except OSError as error:
+        raise SystemExit(f"{path}: cannot read the config ({error.strerror or error})") from None
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        kind = "YAML" if path.suffix in (".yaml", ".yml") else "JSON"
+        raise SystemExit(f"{path}: not valid {kind}: {' '.join(str(error).split())}") from None
+    if not isinstance(values, dict):
+        raise SystemExit(f"{path}: the config must be a mapping of flag names to values")
+    # Keys starting with "_" are comments (JSON has no other kind).
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether a config value has the type a dataclass field declares (ints pass as floats)."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if origin in (list, tuple, dict):
+        return isinstance(value, list if origin is tuple else origin)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return value in {m.value for m in annotation}
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def check_config_types(
+    config: dict[str, Any], classes: Sequence[type], source: str | Path = "config"
+) -> None:
+    """Refuse unknown keys and values of the wrong type (a tuple or a string where a number belongs).
+
+    The original project's config silently had tuples for numbers; here such a
+    file stops the run before anything is loaded.
+    """
+    hints = {name: tp for cls in classes for name, tp in typing.get_type_hints(cls).items()}
+    fields = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(config) - fields)
+    if unknown:
+        raise SystemExit(f"{source}: unknown keys {unknown}")
+    wrong = [
+        f"{key}={value!r} (expected {hints[key]})"
+        for key, value in config.items()
+        if not _matches(value, hints[key])
+    ]
+    if wrong:
+        raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
+
+
+def auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
+    """bf16 where the GPU has it, fp16 on older GPUs; nothing on CPU or when chosen explicitly."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--precision", default=config.get("precision", "auto"))
+    # Flags as written (--use-cpu and --use_cpu alike): an explicit choice always wins.
+    flags = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    explicit = bool({"bf16", "fp16"} & (flags | set(config))) or "use_cpu" in flags or config.get("use_cpu")
+    if explicit or pre.parse_known_args(argv)[0].precision != "auto":
+        return {}
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, Any]:
+    """Config file values as defaults, then command-line flags on top."""
+    import sys
+
+    from transformers import TrainingArguments
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--config", default=str(DEFAULT_CONFIG))
+    config_path = pre.parse_known_args(argv)[0].config
+    config = load_config(config_path)
+
+    classes = (*ARGUMENT_CLASSES, TrainingArguments)
+    check_config_types(config, classes, config_path)
+    if config.get("hub_token"):
+        raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
+
+    parser = one_line_parser(classes, prog="python -m finetuning.finetuning")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
+    parser.set_defaults(**config, **auto_precision(argv, config))
+    model_args, data_args, training_args, _ = parse_into(parser, argv)
+    if training_args.hub_token:
+        raise SystemExit("--hub_token would end up in shell history and logs; set HF_TOKEN instead")
+    if not training_args.output_dir:
+        raise SystemExit("--output_dir is required")
+    if training_args.push_to_hub:
+        from huggingface_hub import get_token
+
+        # Fail now, not after hours of training: pushing needs a token (HF_TOKEN or `hf auth login`).
+        if get_token() is None:
+            raise SystemExit("--push_to_hub needs a Hugging Face token: set HF_TOKEN")
+    return model_args, data_args, training_args
+
+
+def run_command(name: str, main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None) -> int:
+    """Run a command's ``main``: a user's mistake (a path, the data, a flag) is one line, not a traceback."""
+    import sys
+
+    from dialogue.model_facts import DialogueFactsError
+    from dialogue.model_source import ModelSourceError
+    from finetuning.data import DataError
+
+    try:
+        main(argv)
+    except (ModelSourceError, DataError, DialogueFactsError) as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as stop:  # the argument checks' one-line refusals; --help exits 0
+        if isinstance(stop.code, str):
+            print(f"{name}: {stop.code}", file=sys.stderr)
+            return 2
+        raise
+    return 0
