@@ -31,7 +31,9 @@ class FakeModelServer:
         if self.mode.isdigit():
             return httpx.Response(int(self.mode), json={"detail": "error"})
         if self.mode == "long":
-            return httpx.Response(200, json={"answer": "слово " * 2000})
+            return httpx.Response(
+                200, json={"answer": " ".join(["слово"] * 2000)}
+            )  # normalised, as the server sends
         return httpx.Response(200, json={"answer": f"ответ на: {body['query']}"})
 
     def client(self) -> ModelClient:
