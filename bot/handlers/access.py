@@ -29,7 +29,7 @@ class NotAllowedNotice:
         self._clock = clock
         self._told_at: dict[int, float] = {}
 
-    async def __call__(self, message: Message) -> None:
+    async def tell(self, message: Message) -> None:
         now, user = self._clock(), sender_id(message)
         if now - self._told_at.get(user, -self.every_s) < self.every_s:
             return
@@ -43,5 +43,5 @@ def build_router(settings: Settings) -> Router:
     router = Router(name="access")
     if settings.allowed_user_ids or settings.allowed_chat_ids:
         allowed = Allowed(settings.allowed_user_ids, settings.allowed_chat_ids)
-        router.message.register(NotAllowedNotice(), ~allowed)
+        router.message.register(NotAllowedNotice().tell, ~allowed)
     return router
