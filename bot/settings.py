@@ -66,6 +66,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    @field_validator("bot_language", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes `BOT_LANGUAGE=` when .env leaves it empty
+
     @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:
