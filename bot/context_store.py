@@ -44,14 +44,15 @@ class ChainMessage:
 
 @dataclass(frozen=True, slots=True)
 class Forgotten:
-    """What /forget deleted."""
+    """What /forget deleted: conversations, and messages (chain messages and raw updates)."""
 
     conversations: int
     messages: int
 
 
-# The merge hook of the delivery inbox: ``forget_sender(connection, sender_id) -> int``
-# deletes the sender's stored raw updates in the same transaction as the rest.
+# MERGE HOOK (delivery inbox): the inbox module's ``forget_sender(connection, sender_id) -> int``
+# deletes the sender's stored raw updates; pass it as ``ContextStore(..., forget_inbox=...)``
+# where the store is built (bot/__main__.py), and /forget runs it in the same transaction.
 InboxForget = Callable[[AsyncConnection, int], Awaitable[int]]
 
 
@@ -173,7 +174,7 @@ class ContextStore:
                 conversations = (await connection.execute(sql.FORGET_CONTEXT, params)).rowcount
                 messages = (await connection.execute(sql.FORGET_CHAIN, params)).rowcount
                 if self.forget_inbox is not None:
-                    await self.forget_inbox(connection, sender_id)
+                    messages += await self.forget_inbox(connection, sender_id)
             return Forgotten(conversations, messages)
 
         return await self._retry(run)

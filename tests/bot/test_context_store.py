@@ -194,3 +194,23 @@ async def test_purge_deletes_only_old_rows(migrated_engine: AsyncEngine) -> None
     assert await store.get(Scope(1, 1)) == [] and await store.chain(1, 2, 5) == []
     assert await store.get(Scope(2, 2)) == [Turn("user", "новое"), Turn("bot", "ок")]
     assert len(await store.chain(2, 2, 5)) == 2
+
+
+async def test_the_periodic_purge_runs_until_stopped(migrated_engine: AsyncEngine) -> None:
+    from bot.retention import RetentionPurge
+
+    store = ContextStore(migrated_engine, 3)
+    await store.append_exchange(Scope(1, 1), "старое", "ок")
+    async with migrated_engine.begin() as connection:
+        await connection.execute(text("UPDATE user_context SET updated_at = '2000-01-01 00:00:00'"))
+    purge = RetentionPurge(store, days=30, every_s=0.05)
+    await purge.start()
+    for _ in range(100):
+        if await store.get(Scope(1, 1)) == []:
+            break
+        await asyncio.sleep(0.05)
+    await purge.stop()
+    assert await store.get(Scope(1, 1)) == []
+    await store.append_exchange(Scope(1, 1), "новое", "ок")
+    await asyncio.sleep(0.2)  # stopped: nothing purges any more (and the row is new anyway)
+    assert await store.get(Scope(1, 1)) == [Turn("user", "новое"), Turn("bot", "ок")]
