@@ -157,11 +157,12 @@ class ContextStore:
         return await self._retry(run)
 
     async def clear(self, scope: Scope) -> None:
-        """Forget this conversation (nothing happens for an unknown one)."""
+        """Forget this conversation and its chain messages (nothing happens for an unknown one)."""
 
         async def run() -> None:
-            async with self.engine.connect() as connection:
+            async with self._transactional.begin() as connection:
                 await connection.execute(sql.CLEAR, _scope(scope))
+                await connection.execute(sql.CLEAR_CHAIN, _scope(scope))
 
         await self._retry(run)
 

@@ -90,6 +90,7 @@ INSERT_ANSWERS_SQLITE = text(
 
 SELECT_CONTEXT = text("SELECT context FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id")
 CLEAR = text("DELETE FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id")
+CLEAR_CHAIN = text("DELETE FROM chain_message WHERE chat_id = :chat_id AND sender_id = :user_id")
 
 # A reply chain, newest first, following reply_to_message_id through the stored messages.
 SELECT_CHAIN = text(

@@ -165,8 +165,12 @@ async def test_conversations_are_per_chat_and_sender(migrated_engine: AsyncEngin
     await store.append_exchange(Scope(-200, 1), "в другой группе", "ок")
     assert await store.get(Scope(-100, 1)) == [Turn("user", "в группе"), Turn("bot", "ок")]
     assert await store.get(Scope(-100, 2)) == []
+    await store.append_exchange(Scope(-100, 2), "другой", "ок", query_message_id=8, answer_pieces=[(9, "ок")])
+    await store.append_exchange(Scope(-100, 1), "ещё", "да", query_message_id=5, answer_pieces=[(6, "да")])
     await store.clear(Scope(-100, 1))
     assert await store.get(Scope(-100, 1)) == []
+    assert await store.chain(-100, 6, 5) == []  # its chain messages go with it
+    assert len(await store.chain(-100, 9, 5)) == 2  # another sender's stay
     assert await store.get(Scope(1, 1)) == [Turn("user", "лично"), Turn("bot", "ок")]
 
 
