@@ -1,6 +1,6 @@
 """Bot overhead per message, and the cost of loading the speech recogniser per message.
 
-    python benchmarks/bot_overhead.py [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5]
+    python benchmarks/bot_overhead.py [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
 
 1. Per-message time spent by the bot outside the model: the real
    ``python -m bot`` process polls a fake Bot API (tests/bot/fake_bot_api.py)
@@ -14,6 +14,8 @@
    and the bot process's CPU time per message (psutil).
    At 1 user (messages one after another) and at 50 users (each round, 50
    users send at once, so latency there includes waiting for the others).
+   ``--group``: each user writes in a group, every message a reply to the
+   bot's last answer there, so each one also looks up its reply chain.
 2. Seconds of compute per second of audio for a voice message (PyAV decode +
    Whisper base, beam 1, int8 on CPU), recogniser loaded once (as the bot
    does) against loaded per message (what SpeechRecognition's
@@ -42,7 +44,7 @@ from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
-from tests.bot.fake_bot_api import FakeBotAPI  # noqa: E402
+from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI  # noqa: E402
 from tests.bot.processes import start_module, stop  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.speech import assemble_whisper_base, speech_ogg  # noqa: E402
@@ -90,15 +92,24 @@ async def drop_database(admin: URL, url: URL) -> None:
     await engine.dispose()
 
 
+def send(api: FakeBotAPI, user: int, count: int, group: bool) -> int:
+    if not group:
+        return api.send_text(user, f"сообщение номер {count}")
+    chat = -user  # one group per user
+    last = api.sent[chat][-1].result["message_id"] if api.sent[chat] else None
+    return api.send_text(user, f"@{BOT_USER['username']} сообщение номер {count}", chat, reply_to=last)
+
+
 async def one_message_each(
-    api: FakeBotAPI, users: list[int], counts: dict[int, int]
+    api: FakeBotAPI, users: list[int], counts: dict[int, int], group: bool = False
 ) -> list[tuple[int, float]]:
     """Every user sends one text at once; (update_id, reply latency in ms) per message."""
-    update_ids = {user: api.send_text(user, f"сообщение номер {counts[user]}") for user in users}
-    await api.wait_for(lambda: all(len(api.sent[u]) > counts[u] for u in users), timeout=120)
+    chats = {user: -user if group else user for user in users}
+    update_ids = {user: send(api, user, counts[user], group) for user in users}
+    await api.wait_for(lambda: all(len(api.sent[chats[u]]) > counts[u] for u in users), timeout=120)
     results = []
     for user, update_id in update_ids.items():
-        reply = api.sent[user][counts[user]]
+        reply = api.sent[chats[user]][counts[user]]
         counts[user] += 1
         results.append((update_id, (reply.at - api.delivered_at[update_id]) * 1000))
     return results
@@ -110,7 +121,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def overhead(
-    rounds: int, concurrent_rounds: int
+    rounds: int, concurrent_rounds: int, group: bool = False
 ) -> list[tuple[int, int, list[float], list[float], float, float]]:
     admin, database = await scratch_database()
     api = await FakeBotAPI(TOKEN).start()
@@ -138,11 +149,11 @@ async def overhead(
             ids = list(range(10_000 * users, 10_000 * users + users))
             counts.update(dict.fromkeys(ids, 0))
             for _ in range(2):  # warm-up: pool connections, first insert and first update per user
-                await one_message_each(api, ids, counts)
+                await one_message_each(api, ids, counts, group)
             samples: list[tuple[int, float]] = []
             cpu_before, wall_before = _cpu_seconds(bot.pid), time.perf_counter()
             for _ in range(n_rounds):
-                samples += await one_message_each(api, ids, counts)
+                samples += await one_message_each(api, ids, counts, group)
             cpu_ms = (_cpu_seconds(bot.pid) - cpu_before) * 1000 / len(samples)
             throughput = len(samples) / (time.perf_counter() - wall_before)
             await asyncio.sleep(0.5)  # let the last "handled" lines reach the log
@@ -210,12 +221,14 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=200, help="messages of the single user")
     parser.add_argument("--concurrent-rounds", type=int, default=10, help="rounds of 50 users at once")
-    parser.add_argument("--voice-runs", type=int, default=5)
+    parser.add_argument("--voice-runs", type=int, default=5, help="0: skip the voice measurement")
+    parser.add_argument("--group", action="store_true", help="group replies: chain lookups included")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds))
-    print("\nbot overhead per text message (instant model server, fake Bot API, PostgreSQL)")
+    rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds, args.group))
+    kind = "group reply (chain lookup)" if args.group else "private text"
+    print(f"\nbot overhead per {kind} message (instant model server, fake Bot API, PostgreSQL)")
     print(
         "| concurrent users | messages | reply latency p50 ms | p99 ms | handling p50 ms | p99 ms "
         "| bot CPU ms/message | messages/s |"
@@ -229,6 +242,8 @@ def main() -> None:
         )
     single = percentile(rows[0][2], 50)
     print(f"target p50 <= 10 ms at 1 user: {'met' if single <= 10 else 'NOT met'} ({single:.1f} ms)")
+    if args.voice_runs == 0:
+        return
 
     voice_rows = voice(args.voice_runs)
     print("| recogniser | wall s per audio s | CPU s per audio s | transcript |")

@@ -39,7 +39,7 @@ async def run(settings: Settings, token: str) -> None:
             raise StartupError(str(exc)) from exc
         await upgrade_database(engine)
         try:
-            me = await bot.get_me()
+            me = await bot.me()  # cached by aiogram: the group filters read the username from it
         except TelegramUnauthorizedError as exc:
             raise StartupError("Telegram rejected BOT_TOKEN (401 Unauthorized)") from exc
         except TelegramAPIError as exc:

@@ -15,7 +15,8 @@ from aiohttp import ClientError
 from bot import texts
 from bot.context_store import ContextStore
 from bot.handlers import build_router
-from bot.handlers.commands import BOT_COMMANDS
+from bot.i18n import build_i18n, i18n_middleware
+from bot.i18n import gettext as _
 from bot.middlewares import FloodControlMiddleware, ResourcesMiddleware
 from bot.model_client import ModelClient
 from bot.settings import Settings
@@ -35,13 +36,16 @@ def build_dispatcher(
     settings: Settings, store: ContextStore, model: ModelClient, recognizer: Recognizer | None
 ) -> Dispatcher:
     dp = Dispatcher()
+    # First, so that everything after it (flood control, handlers, errors) speaks the user's language.
+    i18n = build_i18n()
+    i18n_middleware(i18n, settings.bot_language).setup(dp)
     dp.message.outer_middleware(
         FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
     )
     dp.message.middleware(
         ResourcesMiddleware(settings=settings, store=store, model=model, recognizer=recognizer)
     )
-    dp.include_router(build_router())
+    dp.include_router(build_router(settings, store, i18n))
     dp.errors.register(_on_error)
     dp.startup.register(_on_startup)
     return dp
@@ -59,11 +63,10 @@ async def _on_error(event: ErrorEvent) -> bool:
     if message is not None:
         # Sending may be what failed in the first place.
         with suppress(TelegramAPIError, ClientError, TimeoutError):
-            await message.answer(texts.INTERNAL_ERROR)
+            await message.answer(_(texts.INTERNAL_ERROR))
     return True
 
 
 async def _on_startup(bot: Bot) -> None:
     # Polling and a webhook exclude each other; keep pending updates.
     await bot.delete_webhook(drop_pending_updates=False)
-    await bot.set_my_commands(BOT_COMMANDS)

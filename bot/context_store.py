@@ -1,94 +1,87 @@
-"""The last messages of each user, in table ``user_context`` (see ARCHITECTURE.md, section Bot).
+"""Conversations (table ``user_context``) and reply-chain messages (table ``chain_message``).
 
-Every change is one SQL statement that computes the new list inside the
-database, so concurrent messages of one user neither lose an exchange nor
-leave a malformed list; there is no read-modify-write in Python.
+See ARCHITECTURE.md, section Bot. A conversation is (chat, sender): the
+last messages, oldest first, at most ``context_size``. Every change computes
+the new list inside the database, so concurrent messages of one user neither
+lose an exchange nor leave a malformed list; there is no read-modify-write in
+Python. Storing an exchange is idempotent per query message
+``(chat_id, message_id)``: the delivery may answer a message twice after a
+crash, it is never stored twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from bot import store_sql as sql
 from bot.db import CONNECTION_ERRORS
-from dialogue.format import Turn
+from bot.scope import Scope
+from dialogue.format import Role, Turn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# PostgreSQL: concatenate the stored array and the new turns, keep the last :size.
-# ON CONFLICT DO UPDATE works on the latest committed row under its row lock.
-_APPEND_POSTGRES = text(
-    """
-    INSERT INTO user_context (user_id, context, updated_at)
-    VALUES (:user_id, CAST(:turns AS jsonb), now())
-    ON CONFLICT (user_id) DO UPDATE SET
-        context = (
-            SELECT COALESCE(jsonb_agg(t.elem ORDER BY t.pos), '[]'::jsonb)
-            FROM jsonb_array_elements(user_context.context || EXCLUDED.context)
-                 WITH ORDINALITY AS t(elem, pos)
-            WHERE t.pos > jsonb_array_length(user_context.context || EXCLUDED.context) - :size
-        ),
-        updated_at = now()
-    """
-)
-
-# SQLite: the same with json_each; new turns sort after the stored ones. The
-# aggregate runs as a window over the ordered rows because only a window (or
-# SQLite >= 3.44) guarantees the order in which an aggregate sees its rows.
-_APPEND_SQLITE = text(
-    """
-    INSERT INTO user_context (user_id, context, updated_at)
-    VALUES (:user_id, json(:turns), CURRENT_TIMESTAMP)
-    ON CONFLICT (user_id) DO UPDATE SET
-        context = (
-            SELECT json_group_array(json(kept.value)) OVER (
-                ORDER BY kept.pos ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-            )
-            FROM (
-                SELECT value, pos FROM (
-                    SELECT value, key AS pos FROM json_each(user_context.context)
-                    UNION ALL
-                    SELECT value, key + 1000000000 AS pos FROM json_each(excluded.context)
-                ) ORDER BY pos DESC LIMIT :size
-            ) AS kept
-            LIMIT 1
-        ),
-        updated_at = CURRENT_TIMESTAMP
-    """
-)
-
-_SELECT = text("SELECT context FROM user_context WHERE user_id = :user_id")
-_CLEAR = text("DELETE FROM user_context WHERE user_id = :user_id")
 
 
 class ContextStoreUnavailable(RuntimeError):
     """The database did not answer after a few retries."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChainMessage:
+    """A stored message of a reply chain: ``role`` "user" (a message the bot answered) or "bot"."""
+
+    role: Role
+    text: str
+    sender_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What /forget deleted: conversations, and messages (chain messages and raw updates)."""
+
+    conversations: int
+    messages: int
+
+
+# MERGE HOOK (delivery inbox): the inbox module's ``forget_sender(connection, sender_id) -> int``
+# deletes the sender's stored raw updates; pass it as ``ContextStore(..., forget_inbox=...)``
+# where the store is built (bot/__main__.py), and /forget runs it in the same transaction.
+InboxForget = Callable[[AsyncConnection, int], Awaitable[int]]
+
+
 class ContextStore:
-    def __init__(self, engine: AsyncEngine, context_size: int, attempts: int = 3) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        context_size: int,
+        attempts: int = 3,
+        forget_inbox: InboxForget | None = None,
+    ) -> None:
         if context_size < 1:
             raise ValueError("context_size must be at least 1")
-        # Every operation is a single statement, atomic on its own: autocommit
-        # spares the BEGIN and COMMIT round trips. Shares the engine's pool.
-        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.context_size = context_size
+        self.forget_inbox = forget_inbox
         self._attempts = attempts
-        self._append = _APPEND_POSTGRES if engine.dialect.name == "postgresql" else _APPEND_SQLITE
+        self._postgres = engine.dialect.name == "postgresql"
+        # Single statements run in autocommit (no BEGIN/COMMIT round trips); the
+        # SQLite exchange and /forget need a transaction of several statements.
+        self._transactional = engine
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def get(self, user_id: int) -> list[Turn]:
-        """The stored messages of ``user_id``, oldest first; [] for a new user."""
+    async def get(self, scope: Scope) -> list[Turn]:
+        """The stored conversation, oldest first; [] for a new one."""
 
         async def run() -> Any:
             async with self.engine.connect() as connection:
-                return (await connection.execute(_SELECT, {"user_id": user_id})).scalar_one_or_none()
+                result = await connection.execute(sql.SELECT_CONTEXT, _scope(scope))
+                return result.scalar_one_or_none()
 
         stored = await self._retry(run)
         if stored is None:
@@ -97,29 +90,105 @@ class ContextStore:
             stored = json.loads(stored)
         return [Turn(role=item["role"], text=item["text"]) for item in stored]
 
-    async def append_exchange(self, user_id: int, user_text: str, bot_text: str) -> None:
-        """Append the user's message and the bot's answer, keeping the last ``context_size``."""
-        turns = [{"role": "user", "text": user_text}, {"role": "bot", "text": bot_text}]
+    async def chain(self, chat_id: int, message_id: int, limit: int) -> list[tuple[int, ChainMessage]]:
+        """The stored chain from ``message_id`` backwards: (message id, message), newest first."""
+
+        async def run() -> Any:
+            async with self.engine.connect() as connection:
+                params = {"chat_id": chat_id, "message_id": message_id, "limit": limit}
+                return (await connection.execute(sql.SELECT_CHAIN, params)).all()
+
+        rows = await self._retry(run)
+        return [(row.message_id, ChainMessage(row.role, row.text, row.sender_id)) for row in rows]
+
+    async def append_exchange(
+        self,
+        scope: Scope,
+        query: str,
+        answer: str,
+        *,
+        query_message_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        answer_pieces: Sequence[tuple[int, str]] = (),
+    ) -> bool:
+        """Remember the query and the answer; False when this query message was stored before.
+
+        With ``query_message_id`` the query and the answer's messages
+        (``answer_pieces``: message id and text of each sent piece) also go to
+        the reply chains. Without it (the terminal chat) only the conversation
+        changes, and nothing makes the call idempotent.
+        """
+        turns = [{"role": "user", "text": query}, {"role": "bot", "text": answer}]
         params = {
-            "user_id": user_id,
+            **_scope(scope),
             "turns": json.dumps(turns[-self.context_size :], ensure_ascii=False),
             "size": self.context_size,
+            "message_id": query_message_id,
+            "reply_to": reply_to_message_id,
+            "query": query,
+            "answers": json.dumps(
+                [{"message_id": i, "text": t} for i, t in answer_pieces], ensure_ascii=False
+            ),
         }
+        if query_message_id is None:
+            statement = sql.APPEND_POSTGRES if self._postgres else sql.APPEND_SQLITE
+
+            async def run() -> bool:
+                async with self.engine.connect() as connection:
+                    await connection.execute(statement, params)
+                return True
+
+        elif self._postgres:
+
+            async def run() -> bool:
+                async with self.engine.connect() as connection:
+                    return (await connection.execute(sql.EXCHANGE_POSTGRES, params)).first() is not None
+
+        else:
+
+            async def run() -> bool:
+                async with self._transactional.begin() as connection:
+                    if (await connection.execute(sql.INSERT_QUERY_SQLITE, params)).rowcount == 0:
+                        return False
+                    await connection.execute(sql.INSERT_ANSWERS_SQLITE, params)
+                    await connection.execute(sql.APPEND_SQLITE, params)
+                return True
+
+        return await self._retry(run)
+
+    async def clear(self, scope: Scope) -> None:
+        """Forget this conversation and its chain messages (nothing happens for an unknown one)."""
 
         async def run() -> None:
-            async with self.engine.connect() as connection:
-                await connection.execute(self._append, params)
+            async with self._transactional.begin() as connection:
+                await connection.execute(sql.CLEAR, _scope(scope))
+                await connection.execute(sql.CLEAR_CHAIN, _scope(scope))
 
         await self._retry(run)
 
-    async def clear(self, user_id: int) -> None:
-        """Forget the conversation of ``user_id`` (nothing happens for an unknown user)."""
+    async def forget_sender(self, sender_id: int) -> Forgotten:
+        """Delete everything stored about ``sender_id`` in every chat, in one transaction."""
 
-        async def run() -> None:
-            async with self.engine.connect() as connection:
-                await connection.execute(_CLEAR, {"user_id": user_id})
+        async def run() -> Forgotten:
+            async with self._transactional.begin() as connection:
+                params = {"sender_id": sender_id}
+                conversations = (await connection.execute(sql.FORGET_CONTEXT, params)).rowcount
+                messages = (await connection.execute(sql.FORGET_CHAIN, params)).rowcount
+                if self.forget_inbox is not None:
+                    messages += await self.forget_inbox(connection, sender_id)
+            return Forgotten(conversations, messages)
 
-        await self._retry(run)
+        return await self._retry(run)
+
+    async def purge_older_than(self, days: int) -> int:
+        """Delete conversations and chain messages untouched for ``days`` days; rows deleted."""
+        statements = sql.PURGE_POSTGRES if self._postgres else sql.PURGE_SQLITE
+
+        async def run() -> int:
+            async with self._transactional.begin() as connection:
+                return sum([(await connection.execute(s, {"days": days})).rowcount for s in statements])
+
+        return await self._retry(run)
 
     async def _retry(self, operation: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -135,3 +204,7 @@ class ContextStore:
             log.warning("context store unavailable: %s", type(exc).__name__)
             raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
         raise AssertionError("unreachable")
+
+
+def _scope(scope: Scope) -> dict[str, int]:
+    return {"chat_id": scope.chat_id, "user_id": scope.user_id}

@@ -11,6 +11,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import Message, TelegramObject
 
 from bot import texts
+from bot.i18n import gettext as _
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -54,7 +55,7 @@ class FloodControlMiddleware(BaseMiddleware):
         if len(recent) >= self.limit:
             if now - self._warned_at.get(user_id, -self.period_s) >= self.period_s:
                 self._warned_at[user_id] = now
-                await event.answer(texts.TOO_MANY_MESSAGES)
+                await event.answer(_(texts.TOO_MANY_MESSAGES))
             return None
         recent.append(now)
         if len(self._recent) > 10_000:

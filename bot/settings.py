@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 from dialogue.format import CONTEXT_SIZE
@@ -55,7 +55,31 @@ class Settings(BaseSettings):
     rate_limit_messages: int = Field(8, ge=1, description="messages a user may send per period")
     rate_limit_period_s: float = Field(10.0, gt=0)
 
+    # Where the bot speaks in groups: see bot/filters.py.
+    group_reply_mode: Literal["mention", "all", "off"] = "mention"
+    # Comma-separated ids; empty lets everyone in. Both lists must let a message through.
+    allowed_user_ids: Annotated[list[int], NoDecode] = []
+    allowed_chat_ids: Annotated[list[int], NoDecode] = []
+    context_retention_days: int = Field(30, ge=0, description="0 keeps conversations until /forget")
+    # Unset: each user's Telegram language_code picks Russian or English.
+    bot_language: Literal["ru", "en"] | None = None
+
     log_level: str = "INFO"
+
+    @field_validator("bot_language", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes `BOT_LANGUAGE=` when .env leaves it empty
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.split(",") if part.strip()]
+            except ValueError:
+                raise ValueError(f"expected comma-separated numeric ids, got {value!r}") from None
+        return value
 
     @property
     def sqlalchemy_url(self) -> URL:

@@ -18,10 +18,14 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from bot import texts
-from bot.context_store import ContextStore, ContextStoreUnavailable
-from bot.conversation import converse
+from bot.commands import COMMANDS, CommandCall
+from bot.context_store import ContextStore
+from bot.conversation import Ask, converse
 from bot.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
+from bot.i18n import build_i18n
+from bot.i18n import gettext as _
 from bot.model_client import ModelClient
+from bot.scope import Scope
 from bot.settings import Settings, get_settings
 
 # Telegram user ids are positive, so 0 never collides with a real user sharing the database.
@@ -34,35 +38,34 @@ PROMPT = "вы: "
 class TerminalChat:
     """Turns one input line into the bot's reply, keeping the context like the bot does."""
 
-    def __init__(self, store: ContextStore, client: ModelClient, user_id: int = LOCAL_USER_ID) -> None:
+    def __init__(
+        self, store: ContextStore, client: ModelClient, retention_days: int, user_id: int = LOCAL_USER_ID
+    ) -> None:
         self.store = store
         self.client = client
-        self.user_id = user_id
+        self.retention_days = retention_days
+        self.scope = Scope(user_id, user_id)
 
     async def reply(self, line: str) -> str:
         command = _command(line)
-        if command == "/start":
-            return texts.START
-        if command == "/help":
-            return texts.HELP + "\n/exit — выйти (или Ctrl-D)"
-        if command == "/clear_context":
-            try:
-                await self.store.clear(self.user_id)
-            except ContextStoreUnavailable:
-                return texts.DATABASE_UNAVAILABLE
-            return texts.CONTEXT_CLEARED
+        if command[1:] in COMMANDS:
+            call = CommandCall(self.scope, self.store, self.retention_days, front_end="terminal")
+            return await COMMANDS[command[1:]].run(call)
+        if command:
+            return _(texts.UNKNOWN_COMMAND)
         return await self._answer(line)
 
     async def _answer(self, line: str) -> str:
         lines: list[str] = []
 
-        async def answer(text: str) -> None:
+        async def answer(text: str) -> list[tuple[int, str]]:
             lines.append(ANSWER_PREFIX + text)
+            return []
 
         async def notice(text: str) -> None:
             lines.append(text)
 
-        await converse(self.user_id, line, self.store, self.client, answer, notice)
+        await converse(Ask(self.scope, line), self.store, self.client, answer, notice)
         return "\n".join(lines)
 
 
@@ -92,7 +95,10 @@ def run(settings: Settings, model_server_url: str | None = None, stdin: TextIO =
     """Chat until EOF or /exit. Returns the process exit status."""
     # One loop for the whole session, driven line by line from the main thread:
     # input() stays interruptible by Ctrl-C, with no reader thread left behind.
-    with asyncio.Runner() as runner:
+    # The runner copies the context on its first run: the language is set before.
+    i18n = build_i18n()
+    language = settings.bot_language or i18n.default_locale
+    with i18n.context(), i18n.use_locale(language), asyncio.Runner() as runner:
         engine = create_engine(settings)
         client = ModelClient(model_server_url or settings.model_server_url, settings.answer_timeout_s)
         try:
@@ -113,7 +119,8 @@ def run(settings: Settings, model_server_url: str | None = None, stdin: TextIO =
                 "/help lists the commands; /exit or Ctrl-D quits.",
                 file=sys.stderr,
             )
-            chat = TerminalChat(ContextStore(engine, settings.context_size), client)
+            store = ContextStore(engine, settings.context_size)
+            chat = TerminalChat(store, client, settings.context_retention_days)
             for line in input_lines(stdin, PROMPT):
                 if _command(line) in EXIT_COMMANDS:
                     break

@@ -6,15 +6,41 @@ build many dispatchers.
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.utils.i18n import I18n
 
-from bot.handlers import commands, other, text, voice
+from bot.commands import register_commands
+from bot.context_store import ContextStore
+from bot.filters import CommandForAnotherBot, ReplyBetweenOthers, ServiceMessage, SpeaksHere
+from bot.handlers import access, commands, other, text, voice
+from bot.retention import RetentionPurge
+from bot.settings import Settings
 
 
-def build_router() -> Router:
+def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
     router = Router(name="bot")
-    # Order matters: commands before free text, the catch-all hint last.
-    router.include_routers(
-        commands.build_router(), text.build_router(), voice.build_router(), other.build_router()
+    # Where the bot speaks, for every message in every chat (bot/filters.py has the rules).
+    router.message.filter(
+        ~ServiceMessage(),
+        ~CommandForAnotherBot(),
+        ~ReplyBetweenOthers(),
+        SpeaksHere(settings.group_reply_mode),
     )
+    # Order matters: the access check first, commands before free text, the catch-all hint last.
+    router.include_routers(
+        access.build_router(settings),
+        commands.build_router(),
+        text.build_router(),
+        voice.build_router(),
+        other.build_router(),
+    )
+
+    purge = RetentionPurge(store, settings.context_retention_days)
+    router.startup.register(purge.start)
+    router.shutdown.register(purge.stop)
+
+    async def on_startup(bot: Bot) -> None:
+        await register_commands(bot, i18n, settings.bot_language)
+
+    router.startup.register(on_startup)
     return router

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import Message
+from aiogram.types import Message, User
 
+from bot.addressing import without_bot_mentions
 from bot.context_store import ContextStore
 from bot.conversation import answer_and_remember
 from bot.model_client import ModelClient
 
 
-async def text_message(message: Message, store: ContextStore, model: ModelClient) -> None:
-    assert message.from_user is not None and message.text is not None
-    await answer_and_remember(message, message.from_user.id, message.text, store, model)
+async def text_message(message: Message, store: ContextStore, model: ModelClient, me: User) -> None:
+    # The bot's own "@name" is how it was called, not part of what it is asked.
+    await answer_and_remember(message, without_bot_mentions(message, me), store, model, me)
 
 
 def build_router() -> Router:
     router = Router(name="text")
-    router.message.register(text_message, F.from_user, F.text)
+    router.message.register(text_message, F.text)
     return router

@@ -7,12 +7,13 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import Message
+from aiogram.types import Message, User
 from aiohttp import ClientError
 
 from bot import texts
 from bot.context_store import ContextStore
-from bot.conversation import answer_and_remember
+from bot.conversation import answer_and_remember, reply
+from bot.i18n import gettext as _
 from bot.model_client import ModelClient
 from bot.settings import Settings
 from bot.speech import AudioDecodeError, AudioTooLong, RecognitionUnavailable, Recognizer
@@ -27,17 +28,18 @@ async def voice_message(
     store: ContextStore,
     model: ModelClient,
     recognizer: Recognizer | None,
+    me: User,
 ) -> None:
-    assert message.voice is not None and message.from_user is not None
+    assert message.voice is not None
     voice = message.voice
     if recognizer is None:
-        await message.answer(texts.VOICE_UNAVAILABLE)
+        await reply(message, _(texts.VOICE_UNAVAILABLE))
         return
     if voice.duration > settings.voice_max_seconds:
-        await message.answer(texts.VOICE_TOO_LONG.format(seconds=settings.voice_max_seconds))
+        await reply(message, _(texts.VOICE_TOO_LONG).format(seconds=settings.voice_max_seconds))
         return
     if voice.file_size is not None and voice.file_size > settings.voice_max_bytes:
-        await message.answer(texts.VOICE_TOO_BIG.format(megabytes=settings.voice_max_bytes / 2**20))
+        await reply(message, _(texts.VOICE_TOO_BIG).format(megabytes=settings.voice_max_bytes / 2**20))
         return
 
     buffer = io.BytesIO()
@@ -46,31 +48,31 @@ async def voice_message(
     except (TelegramAPIError, ClientError, TimeoutError) as exc:
         # Only the type: the message of a download error contains the file URL, token included.
         log.warning("voice download failed: %s", type(exc).__name__)
-        await message.answer(texts.VOICE_DOWNLOAD_FAILED)
+        await reply(message, _(texts.VOICE_DOWNLOAD_FAILED))
         return
 
     try:
         transcript = await recognizer.transcribe(buffer.getvalue())
     except AudioTooLong:
-        await message.answer(texts.VOICE_TOO_LONG.format(seconds=settings.voice_max_seconds))
+        await reply(message, _(texts.VOICE_TOO_LONG).format(seconds=settings.voice_max_seconds))
         return
     except AudioDecodeError as exc:
         log.info("undecodable voice message: %s", exc)
-        await message.answer(texts.VOICE_UNREADABLE)
+        await reply(message, _(texts.VOICE_UNREADABLE))
         return
     except RecognitionUnavailable as exc:
         log.warning("recognition unavailable: %s", exc)
-        await message.answer(texts.VOICE_UNAVAILABLE)
+        await reply(message, _(texts.VOICE_UNAVAILABLE))
         return
     if not transcript:
-        await message.answer(texts.VOICE_EMPTY)
+        await reply(message, _(texts.VOICE_EMPTY))
         return
 
-    await message.answer(texts.RECOGNIZED.format(transcript=transcript), parse_mode=None)
-    await answer_and_remember(message, message.from_user.id, transcript, store, model)
+    await reply(message, _(texts.RECOGNIZED).format(transcript=transcript), plain=True)
+    await answer_and_remember(message, transcript, store, model, me)
 
 
 def build_router() -> Router:
     router = Router(name="voice")
-    router.message.register(voice_message, F.from_user, F.voice)
+    router.message.register(voice_message, F.voice)
     return router

@@ -30,6 +30,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     failed: bool = False  # answered with an injected error
+    result: Any = None  # what the fake answered (for sendMessage: the sent message)
 
 
 class FakeBotAPI:
@@ -39,6 +40,8 @@ class FakeBotAPI:
         self.files: dict[str, bytes] = {}  # file_id -> content
         self.delivered_at: dict[int, float] = {}  # update_id -> when getUpdates handed it out
         self.sent: defaultdict[int, list[Call]] = defaultdict(list)  # chat_id -> delivered sendMessage calls
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) -> message
+        self.pushed: dict[int, dict[str, Any]] = {}  # update_id -> the user's message
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -70,24 +73,36 @@ class FakeBotAPI:
 
     # --- what users do -------------------------------------------------------
 
-    def _push(self, user_id: int, content: dict[str, Any]) -> int:
+    def _push(
+        self, user_id: int, content: dict[str, Any], chat_id: int | None = None, reply_to: int | None = None
+    ) -> int:
+        """A user's message; in a group when ``chat_id`` is given, replying to message ``reply_to``."""
         update_id = next(self._update_ids)
+        chat_id = user_id if chat_id is None else chat_id
         message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Тест"},
+            "chat": _chat(chat_id),
             "from": {"id": user_id, "is_bot": False, "first_name": "Тест", "language_code": "ru"},
             **content,
         }
+        self.messages[chat_id, message["message_id"]] = dict(message)
+        if reply_to is not None:  # as Telegram does: the replied-to message, without its own reply
+            message["reply_to_message"] = self.messages[chat_id, reply_to]
+        self.pushed[update_id] = message
         self._updates.append({"update_id": update_id, "message": message})
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
 
-    def send_text(self, user_id: int, text: str) -> int:
+    def send_text(
+        self, user_id: int, text: str, chat_id: int | None = None, reply_to: int | None = None
+    ) -> int:
         entities = []
         if text.startswith("/"):
             entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        return self._push(user_id, {"text": text, "entities": entities})
+        elif text.startswith("@"):
+            entities = [{"type": "mention", "offset": 0, "length": len(text.split()[0])}]
+        return self._push(user_id, {"text": text, "entities": entities}, chat_id, reply_to)
 
     def send_voice(self, user_id: int, data: bytes, duration: int) -> int:
         file_id = f"voice{len(self.files) + 1}"
@@ -162,7 +177,7 @@ class FakeBotAPI:
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, f"Not Found: method {method} is not faked")
-        result = await handler(params)
+        result = call.result = await handler(params)
         if method == "sendMessage":
             self.sent[int(params["chat_id"])].append(call)
         return web.json_response({"ok": True, "result": result})
@@ -181,13 +196,15 @@ class FakeBotAPI:
 
     async def _m_sendMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
         chat_id = int(params["chat_id"])
-        return {
+        message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": _chat(chat_id),
             "from": BOT_USER,
             "text": params["text"],
         }
+        self.messages[chat_id, message["message_id"]] = message
+        return message
 
     async def _m_getFile(self, params: dict[str, Any]) -> Any:  # noqa: N802
         file_id = params["file_id"]
@@ -237,6 +254,21 @@ async def _params(request: web.Request) -> dict[str, Any]:
     if request.can_read_body:
         params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
     return params
+
+
+def _chat(chat_id: int) -> dict[str, Any]:
+    """Positive ids are private chats (the user's own id), negative ones supergroups."""
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": "Тест"}
+    return {"id": chat_id, "type": "supergroup", "title": "Группа"}
+
+
+def reply_target(call: Call) -> int | None:
+    """The message a sendMessage call replied to (reply_parameters), if any."""
+    raw = call.params.get("reply_parameters")
+    if raw is None:
+        return None
+    return int((json.loads(raw) if isinstance(raw, str) else raw)["message_id"])
 
 
 def _error(status: int, description: str) -> web.Response:

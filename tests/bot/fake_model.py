@@ -15,7 +15,7 @@ class FakeModelServer:
     """Answers ``POST /answer`` with "ответ на: <query>"; ``mode`` switches on failures."""
 
     def __init__(self) -> None:
-        self.mode = "ok"  # ok | down | timeout | 500 | 503 | 504 | 422 | long
+        self.mode = "ok"  # ok | down | timeout | 500 | 503 | 504 | 422 | long | empty
         self.delay_s = 0.0
         self.delay_for: dict[str, float] = {}  # query -> seconds, overrides delay_s
         self.requests: list[dict[str, Any]] = []
@@ -30,8 +30,12 @@ class FakeModelServer:
             raise httpx.ReadTimeout("timed out", request=request)
         if self.mode.isdigit():
             return httpx.Response(int(self.mode), json={"detail": "error"})
+        if self.mode == "empty":  # the model produced nothing
+            return httpx.Response(200, json={"answer": ""})
         if self.mode == "long":
-            return httpx.Response(200, json={"answer": "слово " * 2000})
+            return httpx.Response(
+                200, json={"answer": " ".join(["слово"] * 2000)}
+            )  # normalised, as the server sends
         return httpx.Response(200, json={"answer": f"ответ на: {body['query']}"})
 
     def client(self) -> ModelClient:

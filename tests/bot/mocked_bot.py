@@ -33,6 +33,7 @@ class MockedSession(BaseSession):
         self.errors: defaultdict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self.files: dict[str, bytes] = {}
         self._message_ids = itertools.count(1000)
+        self.sent_message_ids: list[int] = []  # what sendMessage returned, in order
 
     def fail_next(
         self, method: str, error_code: int, description: str, retry_after: int | None = None
@@ -66,8 +67,9 @@ class MockedSession(BaseSession):
         if name == "getMe":
             return BOT_USER
         if name == "sendMessage":
+            self.sent_message_ids.append(next(self._message_ids))
             return {
-                "message_id": next(self._message_ids),
+                "message_id": self.sent_message_ids[-1],
                 "date": int(time.time()),
                 "chat": {"id": method.chat_id, "type": "private"},
                 "from": BOT_USER,

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import texts
-from tests.bot.fake_bot_api import FakeBotAPI
+from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
 from tests.bot.processes import model_server_env, start_module, stop, wait_healthy
 from tests.support.net import free_port
 
@@ -26,7 +27,8 @@ async def stored_context(url: URL, user_id: int) -> list[dict[str, str]]:
         async with engine.connect() as connection:
             row = (
                 await connection.execute(
-                    text("SELECT context FROM user_context WHERE user_id = :u"), {"u": user_id}
+                    text("SELECT context FROM user_context WHERE chat_id = :u AND user_id = :u"),
+                    {"u": user_id},
                 )
             ).scalar_one_or_none()
     finally:
@@ -89,12 +91,16 @@ async def test_bot_process_end_to_end(
         await fake_api.wait_for(lambda: bool(fake_api.calls_of("getUpdates")) or bot.poll() is not None, 90)
         assert bot.poll() is None, bot_log.read_text()
         assert fake_api.calls_of("deleteWebhook")
-        [commands] = fake_api.calls_of("setMyCommands")
-        assert {c["command"] for c in json.loads(commands.params["commands"])} == {
-            "start",
-            "help",
-            "clear_context",
-        }
+        # The menu in Russian (default) and in English (language_code "en").
+        default, english = fake_api.calls_of("setMyCommands")
+        assert "language_code" not in default.params and english.params["language_code"] == "en"
+        for commands in (default, english):
+            assert {c["command"] for c in json.loads(commands.params["commands"])} == {
+                "start",
+                "help",
+                "clear_context",
+                "forget",
+            }
 
         user = 1001
         sent = 0
@@ -207,3 +213,83 @@ async def test_bot_with_rejected_token_fails_fast(fake_api: FakeBotAPI, tmp_path
     output = log.read_text()
     assert code == 1, output
     assert "rejected BOT_TOKEN" in output and "wrong-token-also-secret" not in output
+
+
+async def recording_model_server(port: int, contexts: list[dict[str, object]]) -> web.AppRunner:
+    """Answers "ответ N" and records each request (query and context) it gets."""
+
+    async def answer(request: web.Request) -> web.Response:
+        contexts.append(await request.json())
+        return web.json_response({"answer": f"ответ {len(contexts)}"})
+
+    app = web.Application()
+    app.router.add_post("/answer", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+@pytest.mark.timeout(180)
+async def test_group_scenario_context_is_the_reply_chain(
+    fake_api: FakeBotAPI, pg_database: URL, tmp_path: Path
+) -> None:
+    """Two people and the bot in a group, and one of them in private: what context the model gets."""
+    requests: list[dict[str, object]] = []
+    model_port = free_port()
+    model = await recording_model_server(model_port, requests)
+    env = bot_env(fake_api, pg_database, f"http://127.0.0.1:{model_port}") | {"ASR_MODEL": "/nonexistent"}
+    bot = start_module("bot", env, tmp_path / "bot.log")
+    group, alice, bob = -100777, 2001, 2002
+    mention = f"@{BOT_USER['username']}"
+    try:
+        await fake_api.wait_for(lambda: bool(fake_api.calls_of("getUpdates")) or bot.poll() is not None, 90)
+        assert bot.poll() is None, (tmp_path / "bot.log").read_text()
+
+        async def answered(update_id: int) -> tuple[str, int]:
+            """The bot's answer to this update in the group: its text and message id; it is a reply."""
+            asked = fake_api.pushed[update_id]
+            chat = asked["chat"]["id"]
+            await fake_api.wait_for(
+                lambda: any(reply_target(c) == asked["message_id"] for c in fake_api.sent[chat])
+            )
+            call = next(c for c in fake_api.sent[chat] if reply_target(c) == asked["message_id"])
+            return call.params["text"], call.result["message_id"]
+
+        # Alice calls the bot: the mention is not part of the query.
+        first, first_id = await answered(fake_api.send_text(alice, f"{mention} привет всем", group))
+        assert requests[-1] == {"query": "привет всем", "context": []}
+        # People talking among themselves, and a command for another bot: nothing reaches the model.
+        talk = fake_api.send_text(bob, "Алиса, привет", group)
+        fake_api.send_text(alice, "привет, Боб", group, reply_to=fake_api.pushed[talk]["message_id"])
+        fake_api.send_text(bob, "/start@other_bot", group)
+        # Bob replies to the bot: his context is the reply chain, Alice's message included.
+        second, second_id = await answered(fake_api.send_text(bob, "а ты кто?", group, reply_to=first_id))
+        assert len(requests) == 2 and requests[-1] == {
+            "query": "а ты кто?",
+            "context": [{"role": "user", "text": "привет всем"}, {"role": "bot", "text": first}],
+        }
+        # Alice replies to the bot's answer to Bob: the chain goes on through Bob's message.
+        await answered(fake_api.send_text(alice, "а я Алиса", group, reply_to=second_id))
+        assert requests[-1]["context"] == [
+            {"role": "bot", "text": first},
+            # Bob, two messages back: roles alternate backwards from the query (user, bot, user, ...).
+            {"role": "user", "text": "а ты кто?"},
+            {"role": "bot", "text": second},
+        ]
+        # In private, Alice's conversation is her own; nothing of the group reaches it.
+        fake_api.send_text(alice, "это личное")
+        await fake_api.replies(alice, 0, 1)
+        assert requests[-1] == {"query": "это личное", "context": []}
+        # A new, non-reply mention in the group: her recent conversation there, not the private one.
+        await answered(fake_api.send_text(alice, f"{mention} ещё вопрос", group))
+        assert requests[-1]["context"] == [
+            {"role": "bot", "text": first},
+            {"role": "user", "text": "а я Алиса"},
+            {"role": "bot", "text": "ответ 3"},
+        ]
+        assert len(requests) == 5
+    finally:
+        bot_code = stop(bot)
+        await model.cleanup()
+    assert bot_code == 0

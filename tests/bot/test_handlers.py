@@ -18,6 +18,7 @@ from bot import texts
 from bot.app import build_dispatcher
 from bot.context_store import ContextStore
 from bot.db import create_engine, upgrade_database
+from bot.scope import Scope
 from bot.settings import Settings
 from bot.speech import FasterWhisperRecognizer, Recognizer
 from bot.telegram_retry import RetryRequestMiddleware
@@ -119,7 +120,7 @@ async def test_text_is_answered_with_context_and_remembered(harness: Harness) ->
         {"role": "user", "text": "привет"},
         {"role": "bot", "text": "ответ на: привет"},
     ]
-    assert await harness.store.get(5) == [
+    assert await harness.store.get(Scope(5, 5)) == [
         Turn("bot", "ответ на: привет"),
         Turn("user", "как дела? что нового"),
         Turn("bot", "ответ на: как дела? что нового"),
@@ -129,7 +130,7 @@ async def test_text_is_answered_with_context_and_remembered(harness: Harness) ->
 async def test_clear_context_for_known_and_new_user(harness: Harness) -> None:
     await harness.send(text_update(6, "запомни"))
     assert await harness.send(text_update(6, "/clear_context")) == [texts.CONTEXT_CLEARED]
-    assert await harness.store.get(6) == []
+    assert await harness.store.get(Scope(6, 6)) == []
     assert await harness.send(text_update(777, "/clear_context")) == [texts.CONTEXT_CLEARED]
 
 
@@ -148,10 +149,10 @@ async def test_model_failure_gets_clear_reply_and_leaves_context(
     harness: Harness, mode: str, reply: str
 ) -> None:
     await harness.send(text_update(8, "первое"))
-    before = await harness.store.get(8)
+    before = await harness.store.get(Scope(8, 8))
     harness.model.mode = mode
     assert await harness.send(text_update(8, "второе")) == [reply]
-    assert await harness.store.get(8) == before
+    assert await harness.store.get(Scope(8, 8)) == before
     harness.model.mode = "ok"
     assert await harness.send(text_update(8, "третье")) == ["ответ на: третье"]
 
@@ -161,7 +162,7 @@ async def test_long_answer_is_split_under_telegram_limit(harness: Harness) -> No
     pieces = await harness.send(text_update(9, "расскажи длинно"))
     assert len(pieces) == 3 and all(len(p) <= 4096 for p in pieces)
     assert " ".join(pieces) == ("слово " * 2000).strip()
-    assert (await harness.store.get(9))[-1].text == ("слово " * 2000).strip()
+    assert (await harness.store.get(Scope(9, 9)))[-1].text == ("слово " * 2000).strip()
 
 
 @pytest.mark.parametrize(
@@ -205,14 +206,14 @@ async def test_telegram_429_and_5xx_are_retried(harness: Harness) -> None:
     started = time.monotonic()
     assert await harness.send(text_update(13, "привет")) == ["ответ на: привет"] * 3  # two failed + delivered
     assert time.monotonic() - started >= 1.0  # waited retry_after
-    assert await harness.store.get(13) == [Turn("user", "привет"), Turn("bot", "ответ на: привет")]
+    assert await harness.store.get(Scope(13, 13)) == [Turn("user", "привет"), Turn("bot", "ответ на: привет")]
 
 
 async def test_undeliverable_answer_is_not_remembered(harness: Harness) -> None:
     for _ in range(5):  # every retry of the answer fails; the apology goes through
         harness.bot.mocked.fail_next("sendMessage", 500, "Internal Server Error")
     assert await harness.send(text_update(14, "привет")) == ["ответ на: привет"] * 5 + [texts.INTERNAL_ERROR]
-    assert await harness.store.get(14) == []
+    assert await harness.store.get(Scope(14, 14)) == []
 
 
 class BrokenRecognizer:
@@ -229,7 +230,7 @@ async def test_unexpected_failure_gets_apology_not_silence(
     async for h in make_harness(pg_database, BrokenRecognizer()):
         h.bot.mocked.files["voice/v2"] = russian_voice_ogg
         assert await h.send(voice_update(24, "v2", 2, len(russian_voice_ogg))) == [texts.INTERNAL_ERROR]
-        assert await h.store.get(24) == []
+        assert await h.store.get(Scope(24, 24)) == []
         assert await h.send(text_update(24, "а текст?")) == ["ответ на: а текст?"]  # the bot carries on
 
 
@@ -242,7 +243,7 @@ async def test_voice_is_recognised_answered_and_stored(
     assert replies[0].startswith("Распознано: ") and "сегодня" in replies[0].lower()
     transcript = replies[0].removeprefix("Распознано: ")
     assert replies[1] == f"ответ на: {transcript}"
-    assert await voice_harness.store.get(20) == [Turn("user", transcript), Turn("bot", replies[1])]
+    assert await voice_harness.store.get(Scope(20, 20)) == [Turn("user", transcript), Turn("bot", replies[1])]
 
 
 @pytest.mark.parametrize(
@@ -262,7 +263,7 @@ async def test_voice_over_limits_is_refused_before_download(
 async def test_broken_voice_gets_clear_reply(voice_harness: Harness) -> None:
     voice_harness.bot.mocked.files["voice/broken"] = b"OggS" + bytes(range(256)) * 8
     assert await voice_harness.send(voice_update(22, "broken", 2, 2052)) == [texts.VOICE_UNREADABLE]
-    assert await voice_harness.store.get(22) == []
+    assert await voice_harness.store.get(Scope(22, 22)) == []
 
 
 async def test_missing_voice_file_gets_clear_reply(voice_harness: Harness) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,10 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.context_store import ContextStore
 from bot.db import create_engine, downgrade_database, upgrade_database
+from bot.scope import Scope
+from dialogue.format import Turn
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +31,7 @@ async def test_upgrade_downgrade_upgrade(database_url: URL) -> None:
         assert "user_context" in await tables(engine)
         async with engine.connect() as connection:
             version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-        assert version == "0001"
+        assert version == "0002_conversation_scope"
 
         await downgrade_database(engine, "base")
         assert "user_context" not in await tables(engine)
@@ -53,10 +57,48 @@ async def test_postgres_column_is_jsonb(pg_database: URL) -> None:
                 ).all()
             )
         assert types == {
+            "chat_id": "bigint",
             "user_id": "bigint",
             "context": "jsonb",
             "updated_at": "timestamp with time zone",
         }
+    finally:
+        await engine.dispose()
+
+
+async def test_conversation_scope_moves_rows_up_and_back_down(database_url: URL) -> None:
+    """Rows written under 0001 survive 0002 as private conversations, and survive the way back."""
+    engine = create_engine(database_url)
+    try:
+        await upgrade_database(engine, "0001")
+        async with engine.begin() as connection:
+            for user_id, message in ((5, "привет"), (2**40, "как дела")):
+                turns = json.dumps([{"role": "user", "text": message}], ensure_ascii=False)
+                await connection.execute(
+                    text("INSERT INTO user_context (user_id, context) VALUES (:u, :c)"),
+                    {"u": user_id, "c": turns},
+                )
+        await upgrade_database(engine, "0002_conversation_scope")
+        store = ContextStore(engine, 3)
+        assert await store.get(Scope(5, 5)) == [Turn("user", "привет")]
+        assert await store.get(Scope(2**40, 2**40)) == [Turn("user", "как дела")]
+        # The new key: one user, two chats.
+        await store.append_exchange(Scope(-100, 5), "в группе", "ок", query_message_id=1)
+        assert await store.get(Scope(5, 5)) == [Turn("user", "привет")]
+        assert "chain_message" in await tables(engine)
+
+        await downgrade_database(engine, "0001")
+        assert "chain_message" not in await tables(engine)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT user_id, context FROM user_context"))).all()
+        contexts = {u: json.loads(c) if isinstance(c, str) else c for u, c in rows}
+        # The group conversation has no place in the old schema; the private ones are kept.
+        assert contexts == {
+            5: [{"role": "user", "text": "привет"}],
+            2**40: [{"role": "user", "text": "как дела"}],
+        }
+        await upgrade_database(engine)
+        assert await ContextStore(engine, 3).get(Scope(5, 5)) == [Turn("user", "привет")]
     finally:
         await engine.dispose()
 

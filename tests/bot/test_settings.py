@@ -60,3 +60,16 @@ def test_token_is_secret_and_settings_cache_resets(monkeypatch: pytest.MonkeyPat
     get_settings.cache_clear()
     assert get_settings().context_size == 5
     get_settings.cache_clear()
+
+
+def test_allow_lists_are_comma_separated_and_bad_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_USER_IDS", "5, 7,")
+    monkeypatch.setenv("ALLOWED_CHAT_IDS", "-1001234567890")
+    monkeypatch.setenv("BOT_LANGUAGE", "")  # what compose passes for an empty .env line
+    settings = Settings()
+    assert settings.allowed_user_ids == [5, 7] and settings.allowed_chat_ids == [-1001234567890]
+    assert settings.bot_language is None and settings.group_reply_mode == "mention"
+    assert settings.context_retention_days == 30
+    monkeypatch.setenv("ALLOWED_USER_IDS", "5,alice")
+    with pytest.raises(ValueError, match="comma-separated numeric ids"):
+        Settings()

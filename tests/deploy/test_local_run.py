@@ -73,7 +73,7 @@ def test_chat_answers_with_the_context_and_stores_it(
     )
 
     assert run.returncode == 0, run.stderr
-    assert texts.START in run.stdout
+    assert texts.START_TERMINAL in run.stdout  # the terminal's /start: no voice messages offered
     assert answers(run.stdout) == [a1, a2]
     assert "terminal" in run.stderr and "Model server ready" in run.stderr
     assert stored_context(tmp_path) == [user(Q1), bot(a1), user(Q2), bot(a2)][-CONTEXT_SIZE:]
@@ -126,10 +126,13 @@ async def test_context_survives_a_restart_then_clear_context_forgets_and_ctrl_c_
     # An earlier session left a conversation in the default SQLite file of this directory.
     from bot.context_store import ContextStore
     from bot.db import create_engine, upgrade_database
+    from bot.scope import Scope
 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot_context.sqlite3'}")
     await upgrade_database(engine)
-    await ContextStore(engine, CONTEXT_SIZE).append_exchange(LOCAL_USER_ID, Q1, "и тебе привет")
+    await ContextStore(engine, CONTEXT_SIZE).append_exchange(
+        Scope(LOCAL_USER_ID, LOCAL_USER_ID), Q1, "и тебе привет"
+    )
     await engine.dispose()
     earlier = [user(Q1), bot("и тебе привет")]
 

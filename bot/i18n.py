@@ -1,0 +1,30 @@
+"""The bot's languages: aiogram's i18n (gettext catalogues under ``bot/locales``).
+
+Russian is the default and the language of the message ids (:mod:`bot.texts`);
+``locales/en`` translates them. The compiled ``.mo`` files are committed next
+to their ``.po`` sources, so an installed package or an image works without a
+build step; ``tests/bot/test_i18n.py`` fails when a ``.mo`` is stale or a text
+is untranslated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiogram.utils.i18n import ConstI18nMiddleware, I18n, I18nMiddleware, SimpleI18nMiddleware
+from aiogram.utils.i18n import gettext as gettext
+
+LOCALES = Path(__file__).with_name("locales")
+DEFAULT_LOCALE = "ru"
+LANGUAGES = ("ru", "en")
+
+
+def build_i18n() -> I18n:
+    return I18n(path=LOCALES, default_locale=DEFAULT_LOCALE, domain="messages")
+
+
+def i18n_middleware(i18n: I18n, forced_language: str | None) -> I18nMiddleware:
+    """BOT_LANGUAGE forces one language; else each user's Telegram ``language_code`` picks it."""
+    if forced_language:
+        return ConstI18nMiddleware(forced_language, i18n)
+    return SimpleI18nMiddleware(i18n)
