@@ -25,18 +25,12 @@ def csv_header(context_size: int) -> list[str]:
     return [f"context_{i}" for i in range(context_size, 0, -1)] + ["response"]
 
 
-def csv_field(text: str) -> str:
-    if "," in text or '"' in text or "\n" in text or "\r" in text:
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
 def write_rows(out: TextIO, rows: Iterable[Sequence[str]]) -> None:
     batch: list[str] = []
     for row in rows:
         line = ",".join(row)
         # Most rows need no quoting: then the line has only the separators'
-        # commas. Otherwise quote cell by cell (csv_field, inlined).
+        # commas. Otherwise quote cell by cell.
         if line.count(",") != len(row) - 1 or '"' in line or "\n" in line or "\r" in line:
             line = ",".join(
                 [
