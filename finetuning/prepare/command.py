@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import gc
 import json
 import os
 import sys
@@ -86,29 +85,21 @@ def prepare(
         stats["rows_written"] = len(seen)
 
     total_bytes = sum(path.stat().st_size for path in paths)
-    # Everything built here is acyclic (parsed messages, tuples, strings), so
-    # the cycle collector would only walk the growing reply map over and over.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        with (
-            atomic_text_file(output_path) as out,
-            tqdm(
-                total=total_bytes,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc="reading exports",
-                disable=not progress,
-                mininterval=0.5,
-            ) as bar,
-        ):
-            out.write(",".join(csv_header(options.context_size)) + "\n")
-            for rows in unique_rows(bar.update):
-                write_rows(out, rows)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    with (
+        atomic_text_file(output_path) as out,
+        tqdm(
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="reading exports",
+            disable=not progress,
+            mininterval=0.5,
+        ) as bar,
+    ):
+        out.write(",".join(csv_header(options.context_size)) + "\n")
+        for rows in unique_rows(bar.update):
+            write_rows(out, rows)
     summary = _summary(paths, output_path, options, stats)
     _write_json_atomically(summary_path(output_path), summary)
     return summary
