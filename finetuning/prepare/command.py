@@ -22,7 +22,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,27 +62,9 @@ def prepare(
     stats: Counter[str] = Counter()
     read_records = records_in_helper if helper_process else export_records
 
-    def unique_rows(on_bytes: Callable[[int], object]) -> Iterator[list[Row]]:
-        """All rows of all files in batches, without exact repeats.
-
-        Only a 64-bit hash of each row is remembered, to keep memory small;
-        two different rows share one with a chance of about 1e-9 per million.
-        """
-        seen: set[int] = set()
-        add = seen.add
+    def rows(on_bytes: Callable[[int], object]) -> Iterator[list[Row]]:
         batches = clean_records(read_records(paths, options, stats, on_bytes), options, paths)
-        for rows in sample_rows(batches, options, stats):
-            size = len(seen)
-            fresh = []
-            for row, key in zip(rows, map(hash, rows), strict=True):
-                if key not in seen:
-                    add(key)
-                    fresh.append(row)
-            if repeats := len(rows) - (len(seen) - size):
-                stats["dropped_duplicate"] += repeats
-            stats["rows_without_context"] += sum(1 for row in fresh if not row[-2])
-            yield fresh
-        stats["rows_written"] = len(seen)
+        return unique_rows(sample_rows(batches, options, stats), stats)
 
     total_bytes = sum(path.stat().st_size for path in paths)
     with (
@@ -98,11 +80,33 @@ def prepare(
         ) as bar,
     ):
         out.write(",".join(csv_header(options.context_size)) + "\n")
-        for rows in unique_rows(bar.update):
-            write_rows(out, rows)
+        for batch in rows(bar.update):
+            write_rows(out, batch)
     summary = _summary(paths, output_path, options, stats)
     _write_json_atomically(summary_path(output_path), summary)
     return summary
+
+
+def unique_rows(batches: Iterable[list[Row]], stats: Counter[str]) -> Iterator[list[Row]]:
+    """The rows of all batches without exact repeats; counts them in ``stats``.
+
+    Only a 64-bit hash of each row is remembered, to keep memory small;
+    two different rows share one with a chance of about 1e-9 per million.
+    """
+    seen: set[int] = set()
+    add = seen.add
+    for rows in batches:
+        size = len(seen)
+        fresh = []
+        for row, key in zip(rows, map(hash, rows), strict=True):
+            if key not in seen:
+                add(key)
+                fresh.append(row)
+        if repeats := len(rows) - (len(seen) - size):
+            stats["dropped_duplicate"] += repeats
+        stats["rows_without_context"] += sum(1 for row in fresh if not row[-2])
+        yield fresh
+    stats["rows_written"] = len(seen)
 
 
 def _summary(

@@ -91,32 +91,16 @@ def message_records(
     try:
         for message in messages:
             read += 1
-            if type(message) is not dict:
-                stats["dropped_invalid"] += 1
+            reason = _dropped(message)
+            if reason is not None:
+                stats[reason] += 1
+                if reason == "dropped_forwarded":
+                    # Someone else's post: not this author's words, and what
+                    # follows usually discusses it, not the talk before.
+                    append(BREAK)
+                    append_text("")
                 continue
-            kind = message.get("type")
-            if kind != "message":
-                stats["dropped_service" if kind == "service" else "dropped_other_type"] += 1
-                continue
-            if "forwarded_from" in message:
-                # Someone else's post: not this author's words, and what follows
-                # usually discusses it, not the talk before.
-                stats["dropped_forwarded"] += 1
-                append(BREAK)
-                append_text("")
-                continue
-            author = message.get("from_id")
-            if type(author) is not str or not author.startswith(_AUTHOR_PREFIXES):
-                stats["dropped_no_author"] += 1
-                continue
-            text = message.get("text")
-            if not text:
-                stats["dropped_media"] += 1
-                continue
-            message_id = message.get("id")
-            if type(message_id) is not int:
-                stats["dropped_invalid"] += 1
-                continue
+            text = message["text"]
             try:
                 time: float | None = float(message["date_unixtime"])
             except (KeyError, TypeError, ValueError):  # older exports have only "date"
@@ -128,7 +112,8 @@ def message_records(
             parent = message.get("reply_to_message_id")
             if type(parent) is not int:
                 parent = None
-            append((message_id, get_author(author, author), parent, time))
+            author = message["from_id"]
+            append((message["id"], get_author(author, author), parent, time))
             append_text(text)
             if len(texts) >= BATCH:
                 yield RecordBatch(records, texts, mentioned)
@@ -138,6 +123,25 @@ def message_records(
         stats["messages_read"] += read
     if records:
         yield RecordBatch(records, texts, mentioned)
+
+
+def _dropped(message: Any) -> str | None:
+    """Why a raw message gives no record (a ``stats`` key), or None for a message with text."""
+    if type(message) is not dict:
+        return "dropped_invalid"
+    kind = message.get("type")
+    if kind != "message":
+        return "dropped_service" if kind == "service" else "dropped_other_type"
+    if "forwarded_from" in message:
+        return "dropped_forwarded"
+    author = message.get("from_id")
+    if type(author) is not str or not author.startswith(_AUTHOR_PREFIXES):
+        return "dropped_no_author"
+    if not message.get("text"):
+        return "dropped_media"
+    if type(message.get("id")) is not int:
+        return "dropped_invalid"
+    return None
 
 
 def clean_records(
