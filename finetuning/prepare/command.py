@@ -157,14 +157,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def helper_pays_off() -> bool:
     """Whether parsing in a helper process is the default here: with two or more CPUs.
 
-    The two processes split the work about evenly (per 300k messages the
-    helper 1.35 s of CPU, the caller 1.2 s), so with a second CPU free the
-    run takes about 60% of the single-process time (1.44-1.58 s against
-    2.45 s on 2 CPUs). When the other CPU is busy they take turns, and
-    sending the records costs 7-11% more CPU: on this project's shared
-    2-CPU machine under load, one run measured 3.0 s against 3.2 s single,
-    another 3.1 s against 2.5 s. The load average is no guide to choose at
-    run time: it counts this program's own recent runs.
+    Measured reason (prepare_speed, 300k messages, 2 CPUs at load 4.6): the
+    busiest process needs 3.4 s of CPU against 6.0 s in one process, so with a
+    free CPU it runs at 2.2x the baseline's speed against 1.25x, the mode that
+    comes closest to the 3x target; at load 5-10 its wall time was never
+    worse (8.2 s against 8.3 s, 23.7 s against 33.4 s). The load average is
+    no guide to choose at run time: it counts this program's own recent runs.
     """
     return _usable_cpus() >= 2
 

@@ -123,3 +123,13 @@ def test_summary_counts_rows_without_context(prepared: Prepared) -> None:
     rows, summary = prepared
     assert summary["rows_without_context"] == sum(1 for row in rows if len(row) == 1) == 4
     assert summary["rows_written"] == len(rows)
+
+
+def test_the_helper_process_anonymises_alike(tmp_path: Path) -> None:
+    """Mentioned names travel from the helper process with their batch."""
+    export = account(work_group(), broadcast_channel())
+    helper, helper_summary = prepare(tmp_path, export, args=("--helper-process",), name="h.csv")
+    single, single_summary = prepare(tmp_path, export, args=("--no-helper-process",), name="s.csv")
+    assert helper == single and "[NAME] тоже спасибо, и [NAME] привет" in [row["response"] for row in helper]
+    del helper_summary["output"], single_summary["output"]
+    assert helper_summary == single_summary
