@@ -49,7 +49,7 @@ def prepare(
     """Write the CSV for ``paths`` to ``output_path`` atomically; return the summary.
 
     With ``helper_process`` the exports are parsed in a second process
-    (prepare_records), which overlaps parsing with the rest; by default with
+    (records.py), which overlaps parsing with the rest; by default with
     two or more CPUs (:func:`helper_pays_off`).
     """
     if helper_process is None:
