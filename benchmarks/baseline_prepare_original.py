@@ -1,6 +1,6 @@
 """Baseline for benchmarks/prepare_speed.py: data preparation the way the original project did it.
 
-    python benchmarks/baseline_prepare_original.py EXPORT.json OUTPUT.csv
+    python -m benchmarks.baseline_prepare_original EXPORT.json OUTPUT.csv
 
 Re-implemented from the description in the issue, behaviour for behaviour:
 the whole export is loaded with json.load; a parent keeps only its last

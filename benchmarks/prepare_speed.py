@@ -1,6 +1,6 @@
 """Data preparation speed and memory: ours against the original project's approach.
 
-    python benchmarks/prepare_speed.py [--messages 300000] [--repeats 3] [--check]
+    python -m benchmarks.prepare_speed [--messages 300000] [--repeats 3] [--check]
 
 Writes a synthetic single-chat export (prepare_synthetic.py: about 20% replies,
 15% list-form text, service messages, media and forwards mixed in) to a
@@ -32,8 +32,7 @@ from pathlib import Path
 
 import psutil
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = Path(__file__).resolve().parents[1]
 BASELINE = "baseline (original approach)"
 OURS_HELPER = "prepare_messages --helper-process"
 OURS_SINGLE = "prepare_messages --no-helper-process"
@@ -108,13 +107,17 @@ def main() -> int:
         # would start with its memory in their peak RSS.
         export = Path(tmp) / "result.json"
         subprocess.run(
-            [sys.executable, str(HERE / "prepare_synthetic.py"), str(export), str(args.messages)], check=True
+            [sys.executable, "-m", "benchmarks.prepare_synthetic", str(export), str(args.messages)],
+            cwd=REPO,
+            check=True,
         )
         print(f"synthetic export: {args.messages} messages, {export.stat().st_size / 1e6:.0f} MB")
+        load_at_start = os.getloadavg()[0]
         commands = {
             BASELINE: [
                 sys.executable,
-                str(HERE / "baseline_prepare_original.py"),
+                "-m",
+                "benchmarks.baseline_prepare_original",
                 str(export),
                 f"{tmp}/baseline.csv",
             ],
@@ -159,7 +162,8 @@ def main() -> int:
     base = median[BASELINE]
     print(
         f"\nmedian of {args.repeats} runs each, in turn; rows written by ours: {summary['rows_written']}; "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"
+        f"{os.cpu_count()} CPUs, load average {load_at_start:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end"
     )
     print(
         f"| {'':36} | wall s | CPU s | busiest process CPU s | peak RSS MB | speed-up (wall) "
@@ -180,7 +184,7 @@ def main() -> int:
         "speed-up (free CPUs): busiest process CPU s against the baseline's; the wall time ratio "
         "on a machine with a free CPU per process"
     )
-    ask = "from finetuning.prepare_messages import helper_pays_off; print(helper_pays_off())"
+    ask = "from finetuning.prepare.command import helper_pays_off; print(helper_pays_off())"
     helper_now = (
         subprocess.run(
             [sys.executable, "-c", ask], cwd=REPO, capture_output=True, text=True, check=True

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from finetuning.prepare_messages import main
+from finetuning.prepare.command import main
 
 START = 1_700_000_000  # unix time of the first message
 USERS = {"anna": "user1001", "boris": "user1002", "vera": "user1003", "gleb": "user1004"}

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialogue.format import normalize
-from finetuning.prepare_cleaning import anonymize, anonymized_texts, clean_text, clean_texts, junk_kind
-from finetuning.prepare_csv import csv_header, write_rows
+from finetuning.prepare.cleaning import anonymize, anonymized_texts, join_text, junk_match
+from finetuning.prepare.csv_file import csv_header, write_rows
+from finetuning.prepare.names import Names
 
 # Russian and Latin letters, digits, punctuation, "@" runs, quotes and every kind of whitespace.
 ALPHABET = "абвгАБВ xyzXYZ0129 .,;!?@@@\"'\n\r\t\u00a0\u2028\u3000😂\u200d-"
@@ -43,19 +44,39 @@ CONTACT_PIECES = [
     ".",
     ",",
     "example",
+    "site.de",
+    "кафе.рф",
+    "4111 1111 1111 1111",
+    "192.168.0.1",
+    "2001:db8::1",
+    "::",
+    ":",
+    "анн",
+    "Анна",
 ]
 contact_texts = st.lists(st.sampled_from(CONTACT_PIECES), max_size=12).map("".join)
 
 
-@given(st.lists(st.one_of(texts, contact_texts), max_size=30), st.booleans())
-def test_batch_cleaning_is_text_by_text_cleaning(batch: list[str], anonymize_contacts: bool) -> None:
+@given(st.lists(st.one_of(texts, contact_texts), max_size=30))
+def test_batch_anonymisation_is_text_by_text_anonymisation(batch: list[str]) -> None:
     """The scans over the joined batch must never skip a text that anonymisation would change."""
-    expected = [clean_text(text, anonymize_contacts) for text in batch]
-    assert clean_texts(batch, anonymize_contacts) == expected
     normal = [normalize(text) for text in batch]
-    changed = anonymized_texts(normal)
-    assert normal == [clean_text(text) for text in batch]
-    assert changed == {i for i, text in enumerate(batch) if normal[i] != normalize(text)}
+    expected = [anonymize(text) for text in normal]
+    anonymized_texts(normal)
+    assert normal == expected
+
+
+@given(st.lists(st.one_of(texts, contact_texts), max_size=30))
+def test_batch_name_replacement_is_text_by_text(batch: list[str]) -> None:
+    normal = [normalize(text) for text in batch]
+    names = Names(["Анна Смирнова"])
+    expected = []
+    for text in normal:
+        one = [text]
+        names.replace_in(one)
+        expected.append(one[0])
+    names.replace_in(normal)
+    assert normal == expected
 
 
 @given(st.lists(st.lists(texts, min_size=4, max_size=4), max_size=20))
@@ -88,6 +109,11 @@ def test_header_names_contexts_oldest_first() -> None:
         ("спроси у @durov_fan и @Vasya_P", "спроси у [MENTION] и [MENTION]"),
         ("тут https://habr.com/ru/articles/1/?a=b, а тут www.ya.ru.", "тут [URL], а тут [URL]."),
         ("канал t.me/some_channel и сайт example.org/path", "канал [URL] и сайт [URL]"),
+        ("смотри site.de/page, docs.example.co.uk и кафе.рф.", "смотри [URL], [URL] и [URL]."),
+        ("сервер на github.io:8080/app", "сервер на [URL]"),
+        ("карта 4111 1111 1111 1111, вторая 5500-0000-0000-0004", "карта [CARD], вторая [CARD]"),
+        ("адрес 192.168.10.25, шлюз 10.0.0.1.", "адрес [IP], шлюз [IP]."),
+        ("v6: 2001:db8::8a2e:370:7334 и ::1", "v6: [IP] и [IP]"),
     ],
 )
 def test_contacts_become_placeholders(text: str, expected: str) -> None:
@@ -103,6 +129,11 @@ def test_contacts_become_placeholders(text: str, expected: str) -> None:
         "цена 1 500 руб",
         "ну @ да",
         "email@",
+        "номер 1234 5678 9012 3456 не карта",  # fails the Luhn check
+        "т.е. ок, в 19.30, версия 1.2.3",
+        "привет.как дела",  # no public suffix
+        "время 12:30:45, счёт 2:1",
+        "999.1.2.3",
     ],
 )
 def test_ordinary_text_is_left_alone(text: str) -> None:
@@ -111,18 +142,36 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 def test_mention_name_entities_hide_the_name_and_keep_the_rest() -> None:
     parts = ["Спасибо, ", {"type": "mention_name", "text": "Анна Каренина", "user_id": 5}, "!"]
-    assert clean_text(parts) == "Спасибо, [NAME]!"
-    assert clean_text(parts, anonymize_contacts=False) == "Спасибо, Анна Каренина!"
-
-
-def test_speaker_tag_lookalikes_are_normalised_before_anonymising() -> None:
-    assert clean_text("@@vasya_p,  привет\n") == "[MENTION], привет"
+    mentioned: list[str] = []
+    assert join_text(parts, True, mentioned) == "Спасибо, [NAME]!"
+    assert mentioned == ["Анна Каренина"]
+    assert join_text(parts, False) == "Спасибо, Анна Каренина!"
 
 
 def test_text_without_plain_text_is_empty() -> None:
-    assert clean_text([]) == ""
-    assert clean_text([{"type": "bold"}, {"text": 5}]) == ""
-    assert clean_text(None) == ""
+    assert join_text([], True) == ""
+    assert join_text([{"type": "bold"}, {"text": 5}], True) == ""
+    assert join_text(None, True) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Спроси у Анны и Бориса", "Спроси у [NAME] и [NAME]"),
+        ("анну, анне, анной, АННА", "[NAME], [NAME], [NAME], [NAME]"),
+        ("со Смирновой и Петровым", "со [NAME] и [NAME]"),
+        ("Анна Смирнова пришла", "[NAME] пришла"),  # a full name is one [NAME]
+        ("Дмитрию и Дмитрием", "[NAME] и [NAME]"),
+        ("Достоевского читал", "[NAME] читал"),
+        ("привет gleb и GLEB", "привет [NAME] и [NAME]"),
+        ("Аннотация и Борисоглебск", "Аннотация и Борисоглебск"),  # whole words only
+    ],
+)
+def test_participants_names_are_replaced_in_their_forms(text: str, expected: str) -> None:
+    names = Names(["Анна Смирнова", "Борис Петров", "Дмитрий", "Фёдор Достоевский", "Gleb"])
+    texts = [text]
+    names.replace_in(texts)
+    assert texts == [expected]
 
 
 @pytest.mark.parametrize(
@@ -134,10 +183,20 @@ def test_text_without_plain_text_is_empty() -> None:
         ("😂", "only_emoji"),
         ("👍🏻 ❤️ 🇷🇺", "only_emoji"),
         ("👨‍👩‍👧", "only_emoji"),
+        (")))", "only_punctuation"),
+        ("?!", "only_punctuation"),
+        ("((( 😂", "only_punctuation"),
+        ("100500", "only_number"),
+        ("+1", "only_number"),
+        ("[NAME]!", "only_placeholder"),
+        ("[URL] (((", "only_placeholder"),
+        ("[MENTION] [PHONE]", "only_placeholder"),
         ("ахах 😂", None),
         ("смотри https://example.com", None),
-        (")))", None),
+        ("[NAME], привет", None),
+        ("в 10 у входа", None),
     ],
 )
 def test_junk_responses_are_recognised(text: str, kind: str | None) -> None:
-    assert junk_kind(text) == kind
+    match = junk_match(text)
+    assert (None if match is None else match.lastgroup) == kind

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from finetuning import prepare_records
+from finetuning.prepare import records as prepare_records
 from finetuning.prepare_messages import main
 from tests.finetuning.export_fixtures import account, as_lists, chat, msg, prepare, write_json
 

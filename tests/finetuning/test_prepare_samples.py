@@ -128,7 +128,7 @@ def test_messages_that_are_not_someones_words_are_dropped_and_counted(tmp_path: 
             msg(5, "anna", "", contact_information={"first_name": "A", "phone_number": "+7999"}),
             msg(6, "anna", "", location_information={"latitude": 1.0, "longitude": 2.0}),
             service(7),
-            msg(8, "channel555", "Пост канала"),
+            msg(8, "anna", "Без автора") | {"from_id": None},
             msg(9, "boris", "Красиво", photo=file_note),  # a caption is text
             msg(10, "vera", "Новость дня", forwarded_from="Новости"),
             msg(11, "gleb", "Ого"),
@@ -137,7 +137,7 @@ def test_messages_that_are_not_someones_words_are_dropped_and_counted(tmp_path: 
     rows, summary = prepare(tmp_path, export)
     # the forward is dropped and ends the conversation: "Ого" is about it
     assert as_lists(rows) == [["Смотри"], ["Смотри", "Красиво"], ["Ого"]]
-    assert summary["dropped"] == {"media": 5, "service": 1, "not_user": 1, "forwarded": 1}
+    assert summary["dropped"] == {"media": 5, "service": 1, "no_author": 1, "forwarded": 1}
     assert summary["messages_read"] == 11
 
 
@@ -240,25 +240,29 @@ def test_junk_responses_are_dropped_but_still_give_context(tmp_path: Path) -> No
         ]
     )
     rows, summary = prepare(tmp_path, export)
-    assert as_lists(rows) == [["[URL]", "😂😂 👍🏻", "Это мой кот"], ["Кот милый"]]
+    # the overlong message is no response, but the reply after it sees its end
+    assert as_lists(rows) == [
+        ["[URL]", "😂😂 👍🏻", "Это мой кот"],
+        ["😂😂 👍🏻", "Это мой кот", "Х" * 500, "Кот милый"],
+    ]
     assert summary["dropped"] == {"only_link": 1, "only_emoji": 1, "empty": 1, "too_long": 1}
     rows, summary = prepare(tmp_path, export, args=("--max-length", "1000"), name="long.csv")
     assert summary["dropped"].get("too_long") is None
-    assert as_lists(rows)[-1][-1] == "Кот милый" and len(as_lists(rows)[-1]) == 4
+    assert as_lists(rows)[-2][-1] == "Х" * 501
 
 
 def test_exact_duplicate_rows_are_written_once(tmp_path: Path) -> None:
     export = chat(
         [
-            msg(1, "anna", "+", minute=0),
-            msg(2, "anna", "+", minute=100),
+            msg(1, "anna", "Да", minute=0),
+            msg(2, "anna", "Да", minute=100),
             msg(3, "boris", "Ок", minute=101),
-            msg(4, "anna", "+", minute=200),
+            msg(4, "anna", "Да", minute=200),
             msg(5, "boris", "Ок", minute=201),
         ]
     )
     rows, summary = prepare(tmp_path, export)
-    assert as_lists(rows) == [["+"], ["+", "Ок"]]
+    assert as_lists(rows) == [["Да"], ["Да", "Ок"]]
     assert summary["dropped"] == {"duplicate": 3}
     assert summary["rows_written"] == 2
 

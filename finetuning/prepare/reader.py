@@ -37,6 +37,8 @@ class Chat:
     """One chat of an export; ``messages`` must be consumed before the next chat."""
 
     title: str
+    # The export's chat type: "private_supergroup", "public_channel", "personal_chat", ...
+    kind: str
     messages: Iterator[Any]
 
 
@@ -89,10 +91,11 @@ def read_chats(path: Path, on_bytes: Callable[[int], object] | None = None) -> I
             raw.seek(0)
             reader = _Reader(raw, on_bytes)
             if shape == "chat":
-                yield Chat(_title(header), _guarded(path, reader, ijson.items(reader, "messages.item")))
+                messages = ijson.items(reader, "messages.item")
+                yield Chat(_title(header), _kind(header), _guarded(path, reader, messages))
             else:
                 for chat in _account_chats(ijson.parse(reader)):
-                    yield Chat(chat.title, _guarded(path, reader, chat.messages))
+                    yield Chat(chat.title, chat.kind, _guarded(path, reader, chat.messages))
         except (ijson.JSONError, UnicodeDecodeError) as e:
             raise ExportError(path, _describe_json_error(path, reader.position, e)) from None
 
@@ -134,7 +137,7 @@ def _account_chats(events: Iterator[tuple[str, str, Any]]) -> Iterator[Chat]:
             # Messages are built by ijson's C builder from events routed here,
             # so that the chat boundaries stay visible.
             messages = ijson.items(_array_events(events, prefix), prefix + ".item")
-            yield Chat(_title(header), messages)
+            yield Chat(_title(header), _kind(header), messages)
             for _ in messages:  # whatever the consumer left
                 pass
         elif event in _SCALARS and "." in prefix:
@@ -154,6 +157,11 @@ def _array_events(events: Iterator[tuple[str, str, Any]], prefix: str) -> Iterat
 def _title(header: dict[str, Any]) -> str:
     name = header.get("name")
     return str(name) if name is not None else f"chat {header.get('id', '?')}"
+
+
+def _kind(header: dict[str, Any]) -> str:
+    kind = header.get("type")
+    return kind if isinstance(kind, str) else ""
 
 
 def _describe_json_error(path: Path, chunk_end: int, error: Exception) -> str:

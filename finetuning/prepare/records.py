@@ -4,8 +4,11 @@ Every message of every chat is either dropped here (counted by reason) or
 becomes a record ``(id, author, reply_to, unix_time)`` with its text
 alongside (:class:`RecordBatch`): first joined to one string and normalised
 (:func:`export_records`), then anonymised (:func:`clean_records`). A chat
-starts with :data:`NEW_CHAT`; a forwarded post or a message over the length
-limit, either of which ends the conversation around it, is :data:`BREAK`.
+starts with :data:`NEW_CHAT`; a forwarded post, which ends the conversation
+around it, is :data:`BREAK`. The author is the user, or in a group the group
+or channel that wrote as itself (an anonymous admin, a post "sent as
+channel"), so that they merge and alternate like a person; a broadcast
+channel's own export has no conversation and is skipped.
 
 Records travel in batches, so that every stage loops over lists rather than
 pulling each record through a chain of generators. :func:`records_in_helper`
@@ -28,14 +31,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dialogue.format import CONTEXT_SIZE, normalize
-from finetuning.export_reader import ExportError, read_chats
-from finetuning.prepare_cleaning import anonymized_texts, join_text
+from finetuning.prepare.cleaning import anonymized_texts, join_text
+from finetuning.prepare.names import Names, participant_names
+from finetuning.prepare.reader import ExportError, read_chats
 
 # (id, author, reply_to, unix_time); its text is kept apart (RecordBatch).
 Record = tuple[int, str, "int | None", "float | None"]
 NEW_CHAT: tuple[()] = ()
 BREAK = None
 Entry = Record | None | tuple[()]
+# A message's author: a user, or the group or channel that writes as itself.
+_AUTHOR_PREFIXES = ("user", "channel", "chat")
 # Records per batch: large enough that per-batch costs (joining texts for
 # the scans, pickling to the caller) vanish, small enough that a batch stays
 # in the CPU caches between the stages (measured: 8192 was 4% slower).
@@ -48,11 +54,13 @@ class RecordBatch(NamedTuple):
 
     Markers have "". Texts are a list of their own so that a batch's texts
     can be joined, scanned and replaced in one go, and sent to another
-    process as one string.
+    process as one string. ``mentioned`` holds the names of the batch's
+    ``mention_name`` entities, for the name anonymisation of the texts.
     """
 
     records: list[Entry]
     texts: list[str]
+    mentioned: list[str]
 
 
 @dataclass(frozen=True)
@@ -77,75 +85,82 @@ def message_records(
     read = 0
     records: list[Entry] = [] if first is None else [first]
     texts: list[str] = [] if first is None else [""]
+    mentioned: list[str] = []
     # The loop runs once per message: its methods are bound once.
     append, append_text, get_author = records.append, texts.append, authors.setdefault
     try:
         for message in messages:
             read += 1
-            if type(message) is not dict:
-                stats["dropped_invalid"] += 1
+            reason = _dropped(message)
+            if reason is not None:
+                stats[reason] += 1
+                if reason == "dropped_forwarded":
+                    # Someone else's post: not this author's words, and what
+                    # follows usually discusses it, not the talk before.
+                    append(BREAK)
+                    append_text("")
                 continue
-            kind = message.get("type")
-            if kind != "message":
-                stats["dropped_service" if kind == "service" else "dropped_other_type"] += 1
-                continue
-            if "forwarded_from" in message:
-                # Someone else's post: not this author's words, and what follows
-                # usually discusses it, not the talk before.
-                stats["dropped_forwarded"] += 1
-                append(BREAK)
-                append_text("")
-                continue
-            author = message.get("from_id")
-            if type(author) is not str or not author.startswith("user"):
-                stats["dropped_not_user"] += 1
-                continue
-            text = message.get("text")
-            if not text:
-                stats["dropped_media"] += 1
-                continue
-            message_id = message.get("id")
-            if type(message_id) is not int:
-                stats["dropped_invalid"] += 1
-                continue
+            text = message["text"]
             try:
                 time: float | None = float(message["date_unixtime"])
             except (KeyError, TypeError, ValueError):  # older exports have only "date"
                 time = _timestamp(message)
-            text = normalize(text if type(text) is str else join_text(text, anonymize))
+            text = normalize(text if type(text) is str else join_text(text, anonymize, mentioned))
             if not text:  # anonymisation never empties a text, so this is final
                 stats["dropped_empty"] += 1
                 continue
             parent = message.get("reply_to_message_id")
             if type(parent) is not int:
                 parent = None
-            append((message_id, get_author(author, author), parent, time))
+            author = message["from_id"]
+            append((message["id"], get_author(author, author), parent, time))
             append_text(text)
             if len(texts) >= BATCH:
-                yield RecordBatch(records, texts)
-                records, texts = [], []
+                yield RecordBatch(records, texts, mentioned)
+                records, texts, mentioned = [], [], []
                 append, append_text = records.append, texts.append
     finally:
         stats["messages_read"] += read
     if records:
-        yield RecordBatch(records, texts)
+        yield RecordBatch(records, texts, mentioned)
+
+
+def _dropped(message: Any) -> str | None:
+    """Why a raw message gives no record (a ``stats`` key), or None for a message with text."""
+    if type(message) is not dict:
+        return "dropped_invalid"
+    kind = message.get("type")
+    if kind != "message":
+        return "dropped_service" if kind == "service" else "dropped_other_type"
+    if "forwarded_from" in message:
+        return "dropped_forwarded"
+    author = message.get("from_id")
+    if type(author) is not str or not author.startswith(_AUTHOR_PREFIXES):
+        return "dropped_no_author"
+    if not message.get("text"):
+        return "dropped_media"
+    if type(message.get("id")) is not int:
+        return "dropped_invalid"
+    return None
 
 
 def clean_records(
-    batches: Iterable[RecordBatch], options: SampleOptions, stats: Counter[str]
+    batches: Iterable[RecordBatch], options: SampleOptions, paths: Sequence[Path]
 ) -> Iterator[RecordBatch]:
-    """The batches with their final texts: anonymised; overlong ones dropped (changed in place)."""
-    anonymize, max_chars = options.anonymize, options.max_chars
+    """The batches with their final texts, anonymised if asked (changed in place).
+
+    The participants' names of all ``paths`` are looked up when the first
+    batch has come, so that the scan overlaps a helper process's parsing.
+    """
+    names: Names | None = None
     for batch in batches:
-        records, texts = batch
-        if anonymize:
-            anonymized_texts(texts)
-        if max(map(len, texts), default=0) > max_chars:
-            for i, text in enumerate(texts):
-                if len(text) > max_chars:
-                    # Dropped, and the talk around it is not glued together over it.
-                    stats["dropped_too_long"] += 1
-                    records[i], texts[i] = BREAK, ""
+        if options.anonymize:
+            if names is None:
+                names = Names(participant_names(paths))
+            for name in batch.mentioned:
+                names.add(name)
+            anonymized_texts(batch.texts)
+            names.replace_in(batch.texts)
         yield batch
 
 
@@ -159,6 +174,11 @@ def export_records(
     for path in paths:
         for chat in read_chats(path, on_bytes=on_bytes):
             stats["chats"] += 1
+            if chat.kind.endswith("_channel"):
+                skipped = sum(1 for _ in chat.messages)
+                stats["messages_read"] += skipped
+                stats["dropped_broadcast_channel"] += skipped
+                continue
             yield from message_records(chat.messages, options, stats, NEW_CHAT)
 
 
@@ -195,8 +215,8 @@ def records_in_helper(
             if on_bytes is not None and read:
                 on_bytes(read)
             if kind == "records":
-                records, joined = payload
-                yield RecordBatch(records, joined.split("\n"))
+                records, joined, mentioned = payload
+                yield RecordBatch(records, joined.split("\n"), mentioned)
             elif kind == "done":
                 stats.update(payload)
                 return
@@ -229,10 +249,10 @@ def _produce(paths: list[str], options: SampleOptions, sender: Connection) -> No
         read += n
 
     try:
-        for records, texts in export_records([Path(p) for p in paths], options, stats, count):
+        for records, texts, mentioned in export_records([Path(p) for p in paths], options, stats, count):
             # Normalised texts have no "\n": one string pickles several times
             # faster than thousands of small ones.
-            sender.send(("records", (records, "\n".join(texts)), read))
+            sender.send(("records", (records, "\n".join(texts), mentioned), read))
             read = 0
         sender.send(("done", dict(stats), read))
     except ExportError as e:
