@@ -8,15 +8,14 @@ from contextlib import suppress
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
 from aiohttp import ClientError
 
 from bot import texts
 from bot.context_store import ContextStore
 from bot.handlers import build_router
-from bot.handlers.commands import BOT_COMMANDS
-from bot.middlewares import FloodControlMiddleware, ResourcesMiddleware
+from bot.middlewares import FloodControlMiddleware
 from bot.model_client import ModelClient
 from bot.settings import Settings
 from bot.speech import Recognizer
@@ -34,36 +33,32 @@ def build_bot(settings: Settings, token: str) -> Bot:
 def build_dispatcher(
     settings: Settings, store: ContextStore, model: ModelClient, recognizer: Recognizer | None
 ) -> Dispatcher:
-    dp = Dispatcher()
+    # aiogram's dependency injection: handlers name these as parameters.
+    dp = Dispatcher(settings=settings, store=store, model=model, recognizer=recognizer)
     dp.message.outer_middleware(
         FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
     )
-    dp.message.middleware(
-        ResourcesMiddleware(settings=settings, store=store, model=model, recognizer=recognizer)
-    )
     dp.include_router(build_router())
     dp.errors.register(_on_error)
-    dp.startup.register(_on_startup)
     return dp
 
 
 async def _on_error(event: ErrorEvent) -> bool:
     """Last resort for a bug or an unforeseen failure: log it, and tell the user rather than go silent."""
+    message = event.update.message
+    if isinstance(event.exception, TelegramForbiddenError):
+        # Blocked by the user or removed from the chat: nothing to retry, nobody to tell.
+        chat = message.chat.id if message is not None else 0
+        log.info("update %d: chat %d does not accept messages (403)", event.update.update_id, chat)
+        return True
     log.error(
         "update %d failed: %s",
         event.update.update_id,
         type(event.exception).__name__,
         exc_info=event.exception,
     )
-    message = event.update.message
     if message is not None:
         # Sending may be what failed in the first place.
         with suppress(TelegramAPIError, ClientError, TimeoutError):
             await message.answer(texts.INTERNAL_ERROR)
     return True
-
-
-async def _on_startup(bot: Bot) -> None:
-    # Polling and a webhook exclude each other; keep pending updates.
-    await bot.delete_webhook(drop_pending_updates=False)
-    await bot.set_my_commands(BOT_COMMANDS)

@@ -1,4 +1,4 @@
-"""Update middlewares: per-update resources and per-user flood control."""
+"""Update middlewares: per-user flood control."""
 
 from __future__ import annotations
 
@@ -13,21 +13,6 @@ from aiogram.types import Message, TelegramObject
 from bot import texts
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-
-
-class ResourcesMiddleware(BaseMiddleware):
-    """Hands the process-wide services (context store, model client, recogniser, settings) to handlers.
-
-    Handlers name what they need as parameters; tests swap a service by
-    building the middleware with another one.
-    """
-
-    def __init__(self, **resources: Any) -> None:
-        self.resources = resources
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        data.update(self.resources)
-        return await handler(event, data)
 
 
 class FloodControlMiddleware(BaseMiddleware):
