@@ -30,6 +30,7 @@ from tests.bot.delivery_support import (
     wait_ready,
 )
 from tests.bot.fake_bot_api import FakeBotAPI
+from tests.bot.private_postgres import private_postgres
 from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -236,3 +237,31 @@ async def test_two_webhook_replicas_share_the_chats(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_frozen_database_gets_a_timely_apology_and_recovers_without_restart(
+    api: FakeBotAPI, model: StubModelServer, tmp_path: Path
+) -> None:
+    timeout_s = 1.5
+    log = tmp_path / "bot.log"
+    with private_postgres() as (url, server):
+        env = bot_env(api, url, model, DB_TIMEOUT_S=str(timeout_s))
+        async with bot_process(env, log) as bot:
+            await wait_ready(api, bot, log)
+            api.queue(text_update(7001, "до"))
+            assert await api.replies(7001, 0, 1) == answers(["до"])
+
+            server.freeze()
+            api.queue(text_update(7001, "во время"))
+            asked = time.monotonic()
+            assert await api.replies(7001, 1, 1, timeout=4 * timeout_s) == [texts.DATABASE_UNAVAILABLE]
+            assert time.monotonic() - asked < 2 * timeout_s + 1.0
+
+            server.thaw()
+            api.queue(text_update(7001, "после"))
+            # The frozen-time message was kept (not confirmed to Telegram) and is answered too, in order.
+            assert await api.replies(7001, 2, 2, timeout=20) == answers(["во время", "после"])
+            assert bot.poll() is None
+            assert await terminate(bot) == 0
+        contexts = await stored_contexts(url)
+    assert contexts[7001] == expected_context(["до", "во время", "после"])

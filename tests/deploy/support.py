@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
 COMPOSE_CPU = ROOT / "docker-compose.cpu.yaml"
+COMPOSE_WEBHOOK = ROOT / "docker-compose.webhook.yaml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERIGNORE = ROOT / ".dockerignore"
 # Processes the tests start: the tiny model loads in seconds, a busy CI machine may need more.

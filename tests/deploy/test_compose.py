@@ -15,6 +15,7 @@ import yaml
 from tests.deploy.support import (
     COMPOSE,
     COMPOSE_CPU,
+    COMPOSE_WEBHOOK,
     DOCKERFILES,
     ENV_EXAMPLE,
     ROOT,
@@ -27,9 +28,10 @@ from tests.deploy.support import (
     variables_used,
 )
 
-SECRETS = ("BOT_TOKEN", "DB_PASSWORD", "HF_TOKEN")
+SECRETS = ("BOT_TOKEN", "DB_PASSWORD", "HF_TOKEN", "WEBHOOK_SECRET")
 # Values a user puts in .env; everything else keeps the .env.example values.
 FILLED_IN = {"BOT_TOKEN": "123456:test-token", "DB_PASSWORD": "s3cret-pw"}
+WEBHOOK_FILLED_IN = {"WEBHOOK_DOMAIN": "bot.example.org", "WEBHOOK_SECRET": "hook-secret"}
 
 
 def image_env(dockerfile: Path, name: str) -> str:
@@ -131,7 +133,7 @@ def test_a_missing_secret_stops_compose_with_a_clear_message(compose: dict, vari
 def test_env_example_documents_every_variable_compose_uses() -> None:
     from dotenv import dotenv_values
 
-    used = variables_used(COMPOSE.read_text()) | variables_used(COMPOSE_CPU.read_text())
+    used = set().union(*(variables_used(f.read_text()) for f in (COMPOSE, COMPOSE_CPU, COMPOSE_WEBHOOK)))
     documented = set(dotenv_values(ENV_EXAMPLE))
     assert used <= documented, f"missing from .env.example: {used - documented}"
     assert documented <= used, f"unused in compose: {documented - used}"
@@ -164,16 +166,60 @@ def run_compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.parametrize(
-    "files", [["docker-compose.yaml"], ["docker-compose.yaml", "docker-compose.cpu.yaml"]]
+    "files",
+    [
+        ["docker-compose.yaml"],
+        ["docker-compose.yaml", "docker-compose.cpu.yaml"],
+        ["docker-compose.yaml", "docker-compose.cpu.yaml", "docker-compose.webhook.yaml"],
+    ],
 )
 def test_compose_accepts_the_files(files: list[str]) -> None:
-    result = run_compose(*[a for f in files for a in ("-f", f)], "config", "--format", "json", env=FILLED_IN)
+    env = FILLED_IN | WEBHOOK_FILLED_IN
+    result = run_compose(*[a for f in files for a in ("-f", f)], "config", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     import json
 
     server = json.loads(result.stdout)["services"]["model_server"]
     gpu = "deploy" in server
     assert gpu == (len(files) == 1), "GPU reservation in the base file only"
+
+
+def webhook_stack(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    files = ("-f", "docker-compose.yaml", "-f", "docker-compose.webhook.yaml")
+    return run_compose(*files, "config", "--format", "json", env=env)
+
+
+def test_webhook_override_runs_replicas_behind_a_pinned_proxy() -> None:
+    import json
+
+    result = webhook_stack(FILLED_IN | WEBHOOK_FILLED_IN | {"BOT_REPLICAS": "3"})
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    bot, proxy = services["bot"], services["proxy"]
+    assert bot["deploy"]["replicas"] == 3
+    assert bot["environment"]["BOT_MODE"] == "webhook"
+    assert bot["environment"]["WEBHOOK_BASE_URL"] == "https://bot.example.org"
+    assert not bot.get("ports"), "replicas publish no port; the proxy is the way in"
+    repo, _, tag = proxy["image"].partition(":")
+    assert repo == "caddy" and re.match(r"\d+\.\d+\.\d+", tag), proxy["image"]
+    assert proxy["networks"].keys() == bot["networks"].keys()
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "dynamic a bot 8080" in caddyfile and bot["environment"]["WEBHOOK_PORT"] == "8080"
+    assert "handle /telegram/webhook" in caddyfile
+
+
+@pytest.mark.parametrize("variable", ["WEBHOOK_SECRET", "WEBHOOK_DOMAIN"])
+def test_webhook_override_refuses_to_start_without(variable: str) -> None:
+    env = FILLED_IN | WEBHOOK_FILLED_IN
+    del env[variable]
+    result = webhook_stack(env)
+    assert result.returncode != 0 and variable in result.stderr
+
+
+def test_bot_gets_time_to_drain_on_stop(services: dict[str, Any]) -> None:
+    bot = services["bot"]
+    grace = float(environment(bot)["SHUTDOWN_GRACE_S"])
+    assert duration_s(bot["stop_grace_period"]) >= grace + 3, "docker stop must not kill the drain"
 
 
 def test_compose_refuses_to_start_without_bot_token() -> None:
