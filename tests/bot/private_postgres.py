@@ -47,10 +47,12 @@ def private_postgres() -> Iterator[tuple[URL, PrivatePostgres]]:
     )
     server = PrivatePostgres(data)
     try:
-        yield URL.create("postgresql+asyncpg", "postgres", host="127.0.0.1", port=port, database="postgres"), server
+        url = URL.create("postgresql+asyncpg", "postgres", host="127.0.0.1", port=port, database="postgres")
+        yield url, server
     finally:
         server.thaw()
-        subprocess.run(_as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop"), capture_output=True)
+        stop = _as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        subprocess.run(stop, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
