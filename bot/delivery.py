@@ -98,17 +98,21 @@ class Delivery:
     async def _drain_chat(self, chat_id: int) -> None:
         wake = self._wake[chat_id]
         done: int | None = None
+        last_look = False
         while not self._stopping:
             wake.clear()
             row = await self._next(chat_id, done)
             done = None
             if row is None:
+                if last_look:
+                    return
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(LINGER_S):
                         await wake.wait()
-                if wake.is_set():
-                    continue
-                return
+                # Not woken: one more look for what other replicas stored meanwhile, then let go.
+                last_look = not wake.is_set()
+                continue
+            last_look = False
             update_id, payload = row
             await self._handle(update_id, payload)
             done = update_id

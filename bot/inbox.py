@@ -34,15 +34,22 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # and a re-sent one must still find its row to be dropped as a duplicate.
 KEEP_DONE_S = 2 * 24 * 3600
 
+# A whole getUpdates batch in one statement: a JSON array of rows, unpacked by the database.
 _INSERT = {
     "postgresql": text(
         "INSERT INTO telegram_inbox (update_id, chat_id, sender_id, message_id, sent_at, payload) "
-        "VALUES (:update_id, :chat_id, :sender_id, :message_id, :sent_at, CAST(:payload AS jsonb)) "
+        "SELECT (r->>'update_id')::bigint, (r->>'chat_id')::bigint, (r->>'sender_id')::bigint, "
+        "(r->>'message_id')::bigint, (r->>'sent_at')::bigint, r->'payload' "
+        "FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r "
         "ON CONFLICT DO NOTHING RETURNING update_id"
     ),
+    # WHERE true: SQLite's grammar needs it between a SELECT and ON CONFLICT.
     "sqlite": text(
         "INSERT INTO telegram_inbox (update_id, chat_id, sender_id, message_id, sent_at, payload) "
-        "VALUES (:update_id, :chat_id, :sender_id, :message_id, :sent_at, :payload) "
+        "SELECT json_extract(value, '$.update_id'), json_extract(value, '$.chat_id'), "
+        "json_extract(value, '$.sender_id'), json_extract(value, '$.message_id'), "
+        "json_extract(value, '$.sent_at'), json_extract(value, '$.payload') "
+        "FROM json_each(:rows) WHERE true "
         "ON CONFLICT DO NOTHING RETURNING update_id"
     ),
 }
@@ -61,7 +68,7 @@ _DONE_SQLITE = text("UPDATE telegram_inbox SET done_at = CURRENT_TIMESTAMP WHERE
 _PENDING_CHATS = text("SELECT DISTINCT chat_id FROM telegram_inbox WHERE done_at IS NULL LIMIT 1000")
 _PURGE = {
     "postgresql": text("DELETE FROM telegram_inbox WHERE done_at < now() - make_interval(secs => :age)"),
-    "sqlite": text("DELETE FROM telegram_inbox WHERE done_at < datetime('now', '-' || :age || ' seconds')"),
+    "sqlite": text("DELETE FROM telegram_inbox WHERE done_at < datetime('now', (-:age) || ' seconds')"),
 }
 _FORGET = text("DELETE FROM telegram_inbox WHERE sender_id = :sender_id")
 _LOCK = text("SELECT pg_try_advisory_lock(:chat_id)")
@@ -85,6 +92,17 @@ class Entry:
     message_id: int | None
     sent_at: int
     payload: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        # Not dataclasses.asdict: that deep-copies the payload.
+        return {
+            "update_id": self.update_id,
+            "chat_id": self.chat_id,
+            "sender_id": self.sender_id,
+            "message_id": self.message_id,
+            "sent_at": self.sent_at,
+            "payload": self.payload,
+        }
 
 
 def strip_control(value: Any) -> Any:
@@ -132,21 +150,11 @@ class Inbox:
     async def add(self, entries: list[Entry]) -> set[int]:
         """Store ``entries``; the update ids that were new (duplicates are dropped)."""
 
+        rows = json.dumps([entry.row() for entry in entries], ensure_ascii=False)
+
         async def run(connection: AsyncConnection) -> set[int]:
-            new = set()
-            for entry in entries:
-                params = {
-                    "update_id": entry.update_id,
-                    "chat_id": entry.chat_id,
-                    "sender_id": entry.sender_id,
-                    "message_id": entry.message_id,
-                    "sent_at": entry.sent_at,
-                    "payload": json.dumps(entry.payload, ensure_ascii=False),
-                }
-                inserted = (await connection.execute(_INSERT[self.dialect], params)).scalar()
-                if inserted is not None:
-                    new.add(int(inserted))
-            return new
+            inserted = await connection.execute(_INSERT[self.dialect], {"rows": rows})
+            return {int(update_id) for update_id in inserted.scalars()}
 
         return await self._pooled(run)
 
@@ -188,9 +196,11 @@ class Inbox:
             await self._on_lock_connection(_UNLOCK, chat_id)
 
     async def close(self) -> None:
-        if self._lock_connection is not None:
-            await self._lock_connection.close()
-            self._lock_connection = None
+        """End the lock session (not back to the pool: its advisory locks would go with it)."""
+        connection, self._lock_connection = self._lock_connection, None
+        if connection is not None:
+            await connection.invalidate()
+            await connection.close()
 
     @property
     def _bound_s(self) -> float:
@@ -217,9 +227,7 @@ class Inbox:
             raise InboxUnavailable(type(exc).__name__) from exc
 
     async def _drop_lock_connection(self) -> None:
-        connection, self._lock_connection = self._lock_connection, None
-        if connection is not None:
+        if self._lock_connection is not None:
             log.warning("inbox lock connection lost; chats in progress keep going")
-            # Terminates the socket at once (no goodbye to a server that may be frozen).
-            await connection.invalidate()
-            await connection.close()
+            # Invalidating terminates the socket at once (no goodbye to a server that may be frozen).
+            await self.close()
