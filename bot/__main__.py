@@ -35,7 +35,7 @@ async def run(settings: Settings, token: str) -> None:
     model = ModelClient(
         settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency
     )
-    inbox = Inbox(engine, settings.db_timeout_s)
+    inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)
     try:

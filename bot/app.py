@@ -35,9 +35,7 @@ def build_dispatcher(
 ) -> Dispatcher:
     # aiogram's dependency injection: handlers name these as parameters.
     dp = Dispatcher(settings=settings, store=store, model=model, recognizer=recognizer)
-    dp.message.outer_middleware(
-        FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
-    )
+    dp.message.outer_middleware(FloodControlMiddleware(settings.rate_limit_messages))
     dp.include_router(build_router())
     dp.errors.register(_on_error)
     return dp

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.inbox import Inbox, InboxUnavailable, entry_of
+from bot.inbox import Inbox, InboxUnavailable, Waiting, entry_of
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,12 @@ SCAN_INTERVAL_S = 1.0
 PURGE_INTERVAL_S = 3600.0
 # After its last update a chat stays taken this long: a user writing again soon
 # costs no lock round trips.
-LINGER_S = 2.0
+LINGER_S = 0.5
 RETRY_DONE_S = 1.0
 CACHED_PAYLOADS = 10_000
 
-Process = Callable[[dict[str, Any]], Awaitable[None]]
+# (payload, the sender's messages in the flood-control window up to this one)
+Process = Callable[[dict[str, Any], int], Awaitable[None]]
 
 
 class Delivery:
@@ -113,13 +114,12 @@ class Delivery:
                 last_look = not wake.is_set()
                 continue
             last_look = False
-            update_id, payload = row
-            await self._handle(update_id, payload)
-            done = update_id
+            await self._handle(row)
+            done = row.update_id
         if done is not None:
             await self._mark_done(chat_id, done)
 
-    async def _next(self, chat_id: int, done: int | None) -> tuple[int, Any] | None:
+    async def _next(self, chat_id: int, done: int | None) -> Waiting | None:
         """The chat's next update; an answered one is marked done even if that takes a while.
 
         Handling it again instead would answer the user twice.
@@ -133,14 +133,14 @@ class Delivery:
                 log.warning("update %d answered but not yet marked done: inbox unavailable", done)
                 await asyncio.sleep(RETRY_DONE_S)
 
-    async def _handle(self, update_id: int, stored: str | dict[str, Any]) -> None:
-        payload = self._payloads.pop(update_id, None)
+    async def _handle(self, row: Waiting) -> None:
+        payload = self._payloads.pop(row.update_id, None)
         if payload is None:
-            payload = json.loads(stored) if isinstance(stored, str) else stored
+            payload = json.loads(row.payload) if isinstance(row.payload, str) else row.payload
         try:
-            await self._process(payload)
+            await self._process(payload, row.recent)
         except Exception:  # noqa: BLE001 - one bad update must not block its chat
-            log.exception("update %d failed; marked done so that its chat goes on", update_id)
+            log.exception("update %d failed; marked done so that its chat goes on", row.update_id)
 
     async def _mark_done(self, chat_id: int, update_id: int) -> None:
         """Stopping: this update was answered; record it, or it is answered again at the next start."""

@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -53,16 +53,20 @@ _INSERT = {
         "ON CONFLICT DO NOTHING RETURNING update_id"
     ),
 }
-_NEXT = text(
-    "SELECT update_id, payload FROM telegram_inbox "
-    "WHERE chat_id = :chat_id AND done_at IS NULL AND update_id <> :after ORDER BY update_id LIMIT 1"
+# The chat's next update, and how many messages its sender sent in the flood-control
+# window up to it (from any replica: the count lives here, not in a process).
+_NEXT_COLUMNS = (
+    "SELECT i.update_id, i.payload, (SELECT count(*) FROM telegram_inbox s "
+    "WHERE s.sender_id = i.sender_id AND s.sent_at > i.sent_at - :period "
+    "AND s.update_id <= i.update_id) AS recent FROM telegram_inbox i "
+    "WHERE i.chat_id = :chat_id AND i.done_at IS NULL AND i.update_id <> :after "
+    "ORDER BY i.update_id LIMIT 1"
 )
+_NEXT = text(_NEXT_COLUMNS)
 # PostgreSQL marks one row done and reads the chat's next in one round trip (the
 # statement's snapshot predates its own update, hence ``update_id <> :after``).
 _DONE_AND_NEXT = text(
-    "WITH done AS (UPDATE telegram_inbox SET done_at = now() WHERE update_id = :after) "
-    "SELECT update_id, payload FROM telegram_inbox "
-    "WHERE chat_id = :chat_id AND done_at IS NULL AND update_id <> :after ORDER BY update_id LIMIT 1"
+    "WITH done AS (UPDATE telegram_inbox SET done_at = now() WHERE update_id = :after) " + _NEXT_COLUMNS
 )
 _DONE_SQLITE = text("UPDATE telegram_inbox SET done_at = CURRENT_TIMESTAMP WHERE update_id = :after")
 _PENDING_CHATS = text("SELECT DISTINCT chat_id FROM telegram_inbox WHERE done_at IS NULL LIMIT 1000")
@@ -105,6 +109,14 @@ class Entry:
         }
 
 
+class Waiting(NamedTuple):
+    """A chat's next update: its payload (JSON text or decoded) and its sender's recent messages."""
+
+    update_id: int
+    payload: str | dict[str, Any]
+    recent: int
+
+
 def strip_control(value: Any) -> Any:
     """``value`` with control characters removed from every string in it (the one place for this)."""
     if isinstance(value, str):
@@ -139,7 +151,8 @@ async def forget_sender(conn_or_session: AsyncConnection | AsyncSession, sender_
 class Inbox:
     """The inbox queries, each bounded by ``timeout_s`` (waiting for a connection included)."""
 
-    def __init__(self, engine: AsyncEngine, timeout_s: float) -> None:
+    def __init__(self, engine: AsyncEngine, timeout_s: float, flood_period_s: float = 10.0) -> None:
+        self.flood_period_s = flood_period_s
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.dialect = engine.dialect.name
         self.locks_chats = self.dialect == "postgresql"
@@ -158,18 +171,18 @@ class Inbox:
 
         return await self._pooled(run)
 
-    async def next(self, chat_id: int, done: int | None = None) -> tuple[int, str | dict[str, Any]] | None:
-        """Mark ``done`` finished (if given), then the chat's oldest waiting (update_id, payload)."""
-        params = {"chat_id": chat_id, "after": -1 if done is None else done}
+    async def next(self, chat_id: int, done: int | None = None) -> Waiting | None:
+        """Mark ``done`` finished (if given), then the chat's oldest waiting update."""
+        params = {"chat_id": chat_id, "after": -1 if done is None else done, "period": self.flood_period_s}
 
-        async def run(connection: AsyncConnection) -> tuple[int, Any] | None:
+        async def run(connection: AsyncConnection) -> Waiting | None:
             if done is not None and self.dialect == "postgresql":
                 row = (await connection.execute(_DONE_AND_NEXT, params)).first()
             else:
                 if done is not None:
                     await connection.execute(_DONE_SQLITE, params)
                 row = (await connection.execute(_NEXT, params)).first()
-            return None if row is None else (int(row[0]), row[1])
+            return None if row is None else Waiting(int(row[0]), row[1], int(row[2]))
 
         return await self._pooled(run)
 

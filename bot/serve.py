@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> None:
     allowed_updates = dp.resolve_used_update_types()
 
-    async def process(payload: dict[str, Any]) -> None:
-        await dp.feed_update(bot, Update.model_validate(payload, context={"bot": bot}))
+    async def process(payload: dict[str, Any], recent_messages: int) -> None:
+        update = Update.model_validate(payload, context={"bot": bot})
+        await dp.feed_update(bot, update, recent_messages=recent_messages)
 
     delivery = Delivery(inbox, process)
     apologies = Apologies(bot)

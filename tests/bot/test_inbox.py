@@ -18,7 +18,7 @@ async def payloads(inbox: Inbox, chat_id: int) -> list[dict[str, Any]]:
     """The chat's waiting updates in processing order, each marked done as it is taken."""
     taken, done = [], None
     while (row := await inbox.next(chat_id, done)) is not None:
-        done, payload = row
+        done, payload, _ = row
         taken.append(json.loads(payload) if isinstance(payload, str) else payload)
     return taken
 
