@@ -51,7 +51,9 @@ async def run(settings: Settings, token: str) -> None:
         except Exception as exc:  # noqa: BLE001 - text keeps working without voice
             log.error("speech recognition disabled: %s: %s", type(exc).__name__, exc)
 
-        store = ContextStore(engine, settings.context_size)
+        # Two attempts: a connection broken by a database restart fails at once and the
+        # second one works; a hung database costs 2 x DB_TIMEOUT_S before the apology.
+        store = ContextStore(engine, settings.context_size, attempts=2)
         dp = build_dispatcher(settings, store, model, recognizer)
         log.info(
             "bot @%s starting in %s mode (database %r, model server %s)",

@@ -49,6 +49,9 @@ async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> N
         log.info("polling Telegram for %s", ", ".join(allowed_updates))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if intake.done() and not intake.cancelled() and intake.exception() is not None:
+            error = intake.exception()
+            log.error("polling stopped: %s", type(error).__name__, exc_info=error)
         intake.cancel()
         await asyncio.gather(intake, return_exceptions=True)
         stopping.cancel()
