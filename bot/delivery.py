@@ -77,7 +77,9 @@ class Delivery:
     def _forget(self, chat_id: int, task: asyncio.Task[None]) -> None:
         if self._chats.get(chat_id) is task:
             del self._chats[chat_id]
-            del self._wake[chat_id]
+            # Poked after its last look: start again rather than wait for the scan.
+            if self._wake.pop(chat_id).is_set():
+                self.poke(chat_id)
 
     # --- the work -------------------------------------------------------------------
 
