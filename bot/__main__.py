@@ -9,10 +9,9 @@ import sys
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import User
-from aiogram.utils.token import TokenValidationError, validate_token
 from pydantic import ValidationError
 
-from bot.app import build_bot, build_dispatcher
+from bot.app import build_bot, build_dispatcher, token_problem
 from bot.context_store import ContextStore
 from bot.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
 from bot.inbox import Inbox
@@ -91,13 +90,9 @@ def main() -> int:
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     configure_logging(settings.log_level, [token, *_secrets(settings)])
     # The token first: a typo should not wait for the database or the recogniser.
-    if not token:
-        log.error("BOT_TOKEN is not set: get a token from @BotFather and export BOT_TOKEN")
-        return 2
-    try:
-        validate_token(token)
-    except TokenValidationError:
-        log.error("BOT_TOKEN is malformed: expected '<digits>:<secret>' as issued by @BotFather")
+    problem = token_problem(token)
+    if problem is not None:
+        log.error("%s", problem)
         return 2
     try:
         asyncio.run(run(settings, token))

@@ -10,6 +10,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
+from aiogram.utils.token import TokenValidationError, validate_token
 from aiohttp import ClientError
 
 from bot import texts
@@ -22,6 +23,17 @@ from bot.speech import Recognizer
 from bot.telegram_retry import RetryRequestMiddleware
 
 log = logging.getLogger(__name__)
+
+
+def token_problem(token: str) -> str | None:
+    """What is wrong with BOT_TOKEN at a glance (before anything slow starts), or None."""
+    if not token:
+        return "BOT_TOKEN is not set: get a token from @BotFather and export BOT_TOKEN"
+    try:
+        validate_token(token)
+    except TokenValidationError:
+        return "BOT_TOKEN is malformed: expected '<digits>:<secret>' as issued by @BotFather"
+    return None
 
 
 def build_bot(settings: Settings, token: str) -> Bot:

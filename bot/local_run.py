@@ -30,6 +30,7 @@ from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from bot import terminal_chat
+from bot.app import token_problem
 from bot.settings import Settings, get_settings
 from dialogue.generation import DEFAULT_MODEL
 
@@ -138,6 +139,8 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def run(settings: Settings) -> int:
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
+    if token and (problem := token_problem(token)) is not None:
+        raise StartupError(problem)  # before the model loads, not after
     # Only for the messages; the server reads the variable itself, from the environment or .env.
     model = (
         os.environ.get("MODEL_NAME_OR_PATH")

@@ -185,6 +185,22 @@ def test_a_model_that_cannot_load_ends_the_run_with_the_reason(
     assert not (tmp_path / "bot_context.sqlite3").exists(), "no chat without a model"
 
 
+def test_a_malformed_token_is_reported_before_the_model_loads(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.local_run"],
+        env={**run_env, "BOT_TOKEN": "not-a-token-secret", "MODEL_NAME_OR_PATH": str(tmp_path / "unused")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_S,
+    )
+    assert run.returncode == 1
+    assert "BOT_TOKEN is malformed" in run.stderr and "not-a-token-secret" not in run.stderr
+    assert "Starting the model server" not in run.stderr
+
+
 def processes_started_by(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
