@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 
 SCAN_INTERVAL_S = 1.0
 PURGE_INTERVAL_S = 3600.0
-# After its last update a chat stays taken this long: a user writing again soon
-# costs no lock round trips.
-LINGER_S = 0.5
+# After its last update a chat stays taken a while: a user writing again soon
+# costs no lock round trips. With polling, this process is the only one taking
+# updates; with webhook replicas, another one may have stored the chat's next
+# update and waits for this one to look (at the latest when the linger ends).
+LINGER_S = {"polling": 2.0, "webhook": 0.5}
 RETRY_DONE_S = 1.0
 CACHED_PAYLOADS = 10_000
 
@@ -36,8 +38,9 @@ Process = Callable[[dict[str, Any], int], Awaitable[None]]
 class Delivery:
     """Takes updates into the inbox (:meth:`accept`) and hands them to ``process`` in order."""
 
-    def __init__(self, inbox: Inbox, process: Process) -> None:
+    def __init__(self, inbox: Inbox, process: Process, linger_s: float = LINGER_S["webhook"]) -> None:
         self.inbox = inbox
+        self.linger_s = linger_s
         self._process = process
         self._chats: dict[int, asyncio.Task[None]] = {}
         self._wake: dict[int, asyncio.Event] = {}
@@ -110,7 +113,7 @@ class Delivery:
                 if last_look:
                     return
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(LINGER_S):
+                    async with asyncio.timeout(self.linger_s):
                         await wake.wait()
                 # Not woken: one more look for what other replicas stored meanwhile, then let go.
                 last_look = not wake.is_set()

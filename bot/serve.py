@@ -16,7 +16,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
-from bot.delivery import Delivery
+from bot.delivery import LINGER_S, Delivery
 from bot.handlers.commands import BOT_COMMANDS
 from bot.inbox import Inbox
 from bot.notices import Apologies
@@ -34,7 +34,7 @@ async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> N
         update = Update.model_validate(payload, context={"bot": bot})
         await dp.feed_update(bot, update, recent_messages=recent_messages)
 
-    delivery = Delivery(inbox, process)
+    delivery = Delivery(inbox, process, linger_s=LINGER_S[settings.bot_mode])
     apologies = Apologies(bot)
     stop = _stop_on_signals()
     await bot.set_my_commands(BOT_COMMANDS)

@@ -11,7 +11,6 @@ import pytest
 from aiogram.types import Update
 from sqlalchemy.engine import URL
 
-from bot import delivery as delivery_module
 from bot import texts
 from bot.app import build_dispatcher
 from bot.context_store import ContextStore
@@ -31,8 +30,7 @@ class Replica:
 
 
 @pytest.fixture
-async def replicas(pg_database: URL, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[Replica]]:
-    monkeypatch.setattr(delivery_module, "LINGER_S", 0.05)
+async def replicas(pg_database: URL) -> AsyncIterator[list[Replica]]:
     settings = Settings(rate_limit_messages=2, rate_limit_period_s=60, context_size=3)
     made, cleanup = [], []
     for _ in range(2):
@@ -47,7 +45,7 @@ async def replicas(pg_database: URL, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
             await dp.feed_update(bot, update, recent_messages=recent)
 
         inbox = Inbox(engine, timeout_s=5, flood_period_s=settings.rate_limit_period_s)
-        made.append(Replica(Delivery(inbox, process), bot))
+        made.append(Replica(Delivery(inbox, process, linger_s=0.05), bot))
         cleanup.append((inbox, model, engine))
     yield made
     for replica in made:
