@@ -99,6 +99,7 @@ async def test_blocked_by_the_user_is_logged_once_and_not_retried(
         await wait_ready(api, bot, log)
         api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
         api.queue(text_update(8001, "ты тут?"))
+        await api.wait_for(lambda: any(c.failed for c in api.calls_of("sendMessage")))
         api.queue(text_update(8002, "а я не блокировал"))
         await api.replies(8002, 0, 1)
         await asyncio.sleep(1.0)  # a retry or an apology would have gone out by now

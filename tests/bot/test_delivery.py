@@ -239,6 +239,10 @@ async def _async(value: bool) -> bool:
     return value
 
 
+async def _stored(url: URL, chat_id: int, queries: list[str]) -> bool:
+    return (await stored_contexts(url)).get(chat_id) == expected_context(queries)
+
+
 async def test_frozen_database_gets_a_timely_apology_and_recovers_without_restart(
     api: FakeBotAPI, model: StubModelServer, tmp_path: Path
 ) -> None:
@@ -250,6 +254,9 @@ async def test_frozen_database_gets_a_timely_apology_and_recovers_without_restar
             await wait_ready(api, bot, log)
             api.queue(text_update(7001, "до"))
             assert await api.replies(7001, 0, 1) == answers(["до"])
+            # Its exchange is stored after the reply: freezing meanwhile would test the context
+            # store's retry of a write that the frozen server still holds (groups' idempotent append).
+            assert await eventually(lambda: _stored(url, 7001, ["до"]))
 
             server.freeze()
             api.queue(text_update(7001, "во время"))
