@@ -9,5 +9,9 @@ remember), ``addressing`` and ``filters`` (where the bot speaks in groups, who
 may use it), ``commands`` (the command table, shared with ``terminal_chat``),
 ``texts`` and ``i18n`` (the message catalogue, ``locales/``), ``retention``
 (the periodic purge), ``handlers`` (one router per feature), ``middlewares``,
-``telegram_retry`` (Bot API retries), ``app`` (assembly).
+``telegram_retry`` (Bot API retries), ``app`` (assembly). Delivery: ``inbox``
+(table telegram_inbox), ``delivery`` (per-chat workers over the inbox),
+``polling`` / ``webhook`` (how updates come in),
+``notices`` (apology while nothing can be stored), ``serve`` (run until SIGTERM,
+then drain), ``model_facts_check`` (the server's context size at start-up).
 """

@@ -50,9 +50,8 @@ class Forgotten:
     messages: int
 
 
-# MERGE HOOK (delivery inbox): the inbox module's ``forget_sender(connection, sender_id) -> int``
-# deletes the sender's stored raw updates; pass it as ``ContextStore(..., forget_inbox=...)``
-# where the store is built (bot/__main__.py), and /forget runs it in the same transaction.
+# The inbox's ``forget_sender(connection, sender_id) -> int`` (bot/inbox.py) deletes the
+# sender's stored raw updates; /forget runs it in the same transaction as the rest.
 InboxForget = Callable[[AsyncConnection, int], Awaitable[int]]
 
 

@@ -9,13 +9,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tenacity import (
     AsyncRetrying,
     before_sleep_log,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
 )
 
@@ -33,17 +34,29 @@ class DatabaseUnavailable(RuntimeError):
     """The database did not answer within the configured retries."""
 
 
-def create_engine(settings: Settings | URL | str) -> AsyncEngine:
-    url = make_url(settings.sqlalchemy_url if isinstance(settings, Settings) else settings)
-    connect_args = {}
+def create_engine(settings: Settings | URL | str, timeout_s: float | None = None) -> AsyncEngine:
+    """The async engine; every wait on the database is bounded by ``timeout_s`` (DB_TIMEOUT_S)."""
+    if isinstance(settings, Settings):
+        url, timeout_s = make_url(settings.sqlalchemy_url), settings.db_timeout_s
+    else:
+        url, timeout_s = make_url(settings), timeout_s or 5.0
+    connect_args: dict[str, object] = {}
     if url.get_backend_name() == "postgresql":
         # A context write need not wait for its WAL flush (~5 ms on a plain disk,
         # more than the rest of a message's handling). A PostgreSQL crash may then
         # lose the last fraction of a second of context updates, never corrupt one.
         connect_args["server_settings"] = {"synchronous_commit": "off"}
+        # Client side: a frozen server accepts TCP and then answers nothing.
+        connect_args["timeout"] = timeout_s  # connecting
+        connect_args["command_timeout"] = timeout_s  # each statement
+    else:
+        connect_args["timeout"] = timeout_s  # SQLite's wait for a locked database
     # No pool_pre_ping (a round trip per checkout): the context store retries
     # on a connection broken by a database restart, and the pool drops it.
-    return create_async_engine(url, connect_args=connect_args)
+    # Larger than the default 5 + 10: each chat in progress may hold one briefly.
+    return create_async_engine(
+        url, connect_args=connect_args, pool_timeout=timeout_s, pool_size=10, max_overflow=20
+    )
 
 
 def alembic_config() -> Config:
@@ -73,11 +86,18 @@ async def downgrade_database(engine: AsyncEngine, revision: str = "base") -> Non
         await connection.run_sync(_downgrade, revision)
 
 
-async def check_database(engine: AsyncEngine, attempts: int = 5, max_wait_s: float = 8.0) -> None:
-    """``SELECT 1`` with bounded exponential backoff; raises :class:`DatabaseUnavailable`."""
+async def check_database(
+    engine: AsyncEngine, attempts: int = 5, max_wait_s: float = 8.0, give_up_after_s: float = 60.0
+) -> None:
+    """``SELECT 1`` with bounded exponential backoff; raises :class:`DatabaseUnavailable`.
+
+    Each attempt is bounded by the engine's timeouts; the whole check gives up
+    after ``give_up_after_s``. A refusal (wrong password, no such database) is
+    not retried: waiting does not fix it.
+    """
     try:
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(attempts),
+            stop=stop_after_attempt(attempts) | stop_after_delay(give_up_after_s),
             wait=wait_exponential(multiplier=0.5, max=max_wait_s),
             retry=retry_if_exception_type(CONNECTION_ERRORS),
             before_sleep=before_sleep_log(log, logging.WARNING),
@@ -91,3 +111,8 @@ async def check_database(engine: AsyncEngine, attempts: int = 5, max_wait_s: flo
         raise DatabaseUnavailable(
             f"database {engine.url!r} unreachable after {attempts} attempts: {type(exc).__name__}"
         ) from exc
+    except DBAPIError as exc:
+        # asyncpg's own words, e.g. 'password authentication failed for user "bot"' or
+        # 'database "x" does not exist'; they never contain the password.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise DatabaseUnavailable(f"database {engine.url!r} refused the connection: {reason}") from exc

@@ -9,6 +9,7 @@ is untranslated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aiogram.utils.i18n import ConstI18nMiddleware, I18n, I18nMiddleware, SimpleI18nMiddleware
@@ -28,3 +29,13 @@ def i18n_middleware(i18n: I18n, forced_language: str | None) -> I18nMiddleware:
     if forced_language:
         return ConstI18nMiddleware(forced_language, i18n)
     return SimpleI18nMiddleware(i18n)
+
+
+def translator(i18n: I18n, forced_language: str | None) -> Callable[[str, str | None], str]:
+    """``translate(text, language_code)`` outside a handler, by the middleware's rule."""
+
+    def translate(text: str, language_code: str | None) -> str:
+        language = forced_language or (language_code or "").split("-")[0]
+        return i18n.gettext(text, locale=language if language in i18n.available_locales else DEFAULT_LOCALE)
+
+    return translate

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from aiogram.utils.token import TokenValidationError, validate_token
 
 from bot import terminal_chat
+from bot.app import token_problem
 from bot.net import free_port
 from bot.settings import Settings, get_settings
 from model_server.settings import Settings as ServerSettings
@@ -51,11 +51,8 @@ def checked_token(settings: Settings) -> str:
     if settings.bot_token is None:
         return ""
     token = settings.bot_token.get_secret_value()
-    try:
-        validate_token(token)
-    except TokenValidationError:
-        # Not the token itself: even a mistyped one is mostly secret.
-        raise ValueError("BOT_TOKEN is malformed: @BotFather gives <digits>:<letters>, no spaces") from None
+    if token and (problem := token_problem(token)) is not None:
+        raise ValueError(problem)  # names the form, never the token: even a mistyped one is mostly secret
     return token
 
 

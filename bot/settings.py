@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     sqlite_path: Path = Path("bot_context.sqlite3")
     # Start-up retries of SELECT 1, so that compose start order works.
     db_connect_attempts: int = Field(5, ge=1)
+    # Client-side bound of connecting, pool checkout and every statement: a frozen
+    # server answers nothing, so a server-side statement_timeout alone never fires.
+    db_timeout_s: float = Field(5.0, gt=0)
 
     context_size: int = Field(CONTEXT_SIZE, ge=1)
 
@@ -64,6 +68,18 @@ class Settings(BaseSettings):
     # Unset: each user's Telegram language_code picks Russian or English.
     bot_language: Literal["ru", "en"] | None = None
 
+    # Delivery: polling (one process) or webhook (one or more replicas behind a proxy).
+    bot_mode: Literal["polling", "webhook"] = "polling"
+    webhook_base_url: str | None = Field(None, description="public https origin Telegram posts to")
+    webhook_path: str = "/telegram/webhook"
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - the container's interface; the proxy is in front
+    webhook_port: int = Field(8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = Field(
+        None, description="X-Telegram-Bot-Api-Secret-Token; required in webhook mode"
+    )
+    # On SIGTERM: time the messages in hand get to finish; the rest stay in the inbox.
+    shutdown_grace_s: float = Field(20.0, ge=0)
+
     log_level: str = "INFO"
 
     @field_validator("bot_language", mode="before")
@@ -80,6 +96,20 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"expected comma-separated numeric ids, got {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_url_and_secret(self) -> Settings:
+        if self.bot_mode != "webhook":
+            return self
+        if not self.webhook_base_url:
+            raise ValueError("BOT_MODE=webhook needs WEBHOOK_BASE_URL (the public https origin)")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        # Telegram's own rule for secret_token.
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError("BOT_MODE=webhook needs WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
+        if not self.webhook_path.startswith("/"):
+            raise ValueError("WEBHOOK_PATH must start with /")
+        return self
 
     @property
     def sqlalchemy_url(self) -> URL:

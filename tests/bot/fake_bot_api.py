@@ -94,6 +94,11 @@ class FakeBotAPI:
         asyncio.get_running_loop().create_task(self._notify())
         return update_id
 
+    def queue(self, update: dict[str, Any]) -> None:
+        """An update exactly as given (a re-sent one, say), handed out by the next getUpdates."""
+        self._updates.append(update)
+        asyncio.get_running_loop().create_task(self._notify())
+
     def send_text(
         self, user_id: int, text: str, chat_id: int | None = None, reply_to: int | None = None
     ) -> int:
@@ -186,6 +191,9 @@ class FakeBotAPI:
         return BOT_USER
 
     async def _m_deleteWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
+        return True
+
+    async def _m_setWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
         return True
 
     async def _m_setMyCommands(self, params: dict[str, Any]) -> Any:  # noqa: N802

@@ -190,16 +190,6 @@ async def test_other_content_gets_hint(harness: Harness, content: dict[str, Any]
     assert harness.model.requests == []
 
 
-async def test_flood_control_answers_politely_once(pg_database: URL) -> None:
-    async for h in make_harness(pg_database, rate_limit_messages=2, rate_limit_period_s=60):
-        replies = [await h.send(text_update(11, f"сообщение {i}")) for i in range(5)]
-        assert replies[:2] == [["ответ на: сообщение 0"], ["ответ на: сообщение 1"]]
-        assert replies[2:] == [[texts.TOO_MANY_MESSAGES], [], []]
-        assert len(h.model.requests) == 2
-        # Another user is not affected.
-        assert await h.send(text_update(12, "привет")) == ["ответ на: привет"]
-
-
 async def test_telegram_429_and_5xx_are_retried(harness: Harness) -> None:
     harness.bot.mocked.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
     harness.bot.mocked.fail_next("sendMessage", 502, "Bad Gateway")

@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.context_store import ContextStore
-from bot.db import create_engine, downgrade_database, upgrade_database
+from bot.db import alembic_config, create_engine, downgrade_database, upgrade_database
 from bot.scope import Scope
 from dialogue.format import Turn
 
@@ -31,10 +32,11 @@ async def test_upgrade_downgrade_upgrade(database_url: URL) -> None:
         assert "user_context" in await tables(engine)
         async with engine.connect() as connection:
             version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-        assert version == "0002_conversation_scope"
+        assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert "telegram_inbox" in await tables(engine)
 
         await downgrade_database(engine, "base")
-        assert "user_context" not in await tables(engine)
+        assert not {"user_context", "telegram_inbox"} & await tables(engine)
         await upgrade_database(engine)
         assert "user_context" in await tables(engine)
     finally:

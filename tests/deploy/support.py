@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 GPU_STACK = ("docker-compose.yaml",)
 CPU_STACK = ("docker-compose.yaml", "docker-compose.cpu.yaml")
+# N bot replicas in webhook mode behind a reverse proxy.
+WEBHOOK_STACK = ("docker-compose.yaml", "docker-compose.webhook.yaml")
 # What a user fills into .env.example before `docker compose up`.
 FILLED_IN = {"BOT_TOKEN": "123456:test-token", "DB_PASSWORD": "s3cret-pw"}
 # Processes the tests start: the tiny model loads in seconds, a busy CI machine may need more.

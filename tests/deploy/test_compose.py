@@ -19,6 +19,8 @@ from tests.deploy.support import (
     ENV_EXAMPLE,
     FILLED_IN,
     GPU_STACK,
+    ROOT,
+    WEBHOOK_STACK,
     compose_config,
     compose_variables,
     go_duration_s,
@@ -26,6 +28,8 @@ from tests.deploy.support import (
 )
 
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET", re.IGNORECASE)
+# What a user adds to .env for the webhook stack.
+WEBHOOK_FILLED_IN = {"WEBHOOK_DOMAIN": "bot.example.org", "WEBHOOK_SECRET": "hook-secret"}
 
 
 def image_env(dockerfile: Path, name: str) -> str:
@@ -129,7 +133,7 @@ def test_a_missing_secret_stops_compose_with_a_clear_message(variable: str) -> N
 
 
 def test_env_example_documents_every_variable_compose_uses() -> None:
-    used = compose_variables(GPU_STACK) | compose_variables(CPU_STACK)
+    used = compose_variables(GPU_STACK) | compose_variables(CPU_STACK) | compose_variables(WEBHOOK_STACK)
     documented = set(dotenv_values(ENV_EXAMPLE))
     assert used <= documented, f"missing from .env.example: {used - documented}"
     assert documented <= used, f"unused in compose: {documented - used}"
@@ -142,3 +146,32 @@ def test_cpu_override_drops_the_gpu_and_builds_cpu_torch(compose_cpu: dict[str, 
     assert server["build"]["args"]["TORCH_INDEX_URL"].endswith("/whl/cpu")
     assert server["image"] != compose["services"]["model_server"]["image"], "CPU and GPU images differ"
     assert env_of(server)["DEVICE"] == "cpu"
+
+
+def test_webhook_override_runs_replicas_behind_a_pinned_proxy() -> None:
+    config = compose_config(WEBHOOK_STACK, FILLED_IN | WEBHOOK_FILLED_IN | {"BOT_REPLICAS": "3"})
+    bot, proxy = config["services"]["bot"], config["services"]["proxy"]
+    assert bot["deploy"]["replicas"] == 3
+    assert bot["environment"]["BOT_MODE"] == "webhook"
+    assert bot["environment"]["WEBHOOK_BASE_URL"] == "https://bot.example.org"
+    assert not bot.get("ports"), "replicas publish no port; the proxy is the way in"
+    repo, _, tag = proxy["image"].partition(":")
+    assert repo == "caddy" and re.match(r"\d+\.\d+\.\d+", tag), proxy["image"]
+    assert proxy["networks"].keys() == bot["networks"].keys()
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "dynamic a bot 8080" in caddyfile and bot["environment"]["WEBHOOK_PORT"] == "8080"
+    assert "handle /telegram/webhook" in caddyfile
+
+
+@pytest.mark.parametrize("variable", ["WEBHOOK_SECRET", "WEBHOOK_DOMAIN"])
+def test_webhook_override_refuses_to_start_without(variable: str) -> None:
+    env = FILLED_IN | WEBHOOK_FILLED_IN
+    del env[variable]
+    result = run_compose(WEBHOOK_STACK, "config", "--quiet", env=env)
+    assert result.returncode != 0 and variable in result.stderr
+
+
+def test_bot_gets_time_to_drain_on_stop(compose: dict[str, Any]) -> None:
+    bot = compose["services"]["bot"]
+    grace = float(env_of(bot)["SHUTDOWN_GRACE_S"])
+    assert go_duration_s(bot["stop_grace_period"]) >= grace + 3, "docker stop must not kill the drain"
