@@ -1,6 +1,6 @@
 """Bot overhead per message, and the cost of loading the speech recogniser per message.
 
-    python benchmarks/bot_overhead.py [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
+    python -m benchmarks.bot_overhead [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
 
 1. Per-message time spent by the bot outside the model: the real
    ``python -m bot`` process polls a fake Bot API (tests/bot/fake_bot_api.py)
@@ -29,25 +29,23 @@ import asyncio
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import psutil
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI
+from tests.bot.processes import start_module, stop
+from tests.support.net import free_port
+from tests.support.speech import assemble_whisper_base, speech_ogg
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import psutil  # noqa: E402
-from aiohttp import web  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import URL  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-
-from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI  # noqa: E402
-from tests.bot.processes import start_module, stop  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.speech import assemble_whisper_base, speech_ogg  # noqa: E402
 
 TOKEN = "100500:benchmark-token"
 HANDLED = re.compile(r"Update id=(\d+) is handled\. Duration (\d+) ms")

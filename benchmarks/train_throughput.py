@@ -9,9 +9,9 @@ Both train the same randomly initialised GPT-2 with the HF Trainer, same batch s
 taking turns step by step (the machine may be shared; both get the same share of it).
 The number that matters is useful (non-padding) tokens per second; target ours >= 3x original.
 
-    python benchmarks/train_throughput.py                          # small GPT-2, CPU, fp32
-    python benchmarks/train_throughput.py --rudialogpt-shape       # GPU: 24 x 1024, 16 heads, bf16
-    python benchmarks/train_throughput.py --csv data_output/chat.csv
+    python -m benchmarks.train_throughput                          # small GPT-2, CPU, fp32
+    python -m benchmarks.train_throughput --rudialogpt-shape       # GPU: 24 x 1024, 16 heads, bf16
+    python -m benchmarks.train_throughput --csv data_output/chat.csv
 
 Without ``--csv`` the data is a synthetic Telegram export (benchmarks/prepare_synthetic.py)
 run through ``python -m finetuning.prepare_messages``. The tokenizer is a byte-level BPE
@@ -29,16 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from dialogue.format import training_text  # noqa: E402
-from finetuning.data import (  # noqa: E402
+from dialogue.format import training_text
+from finetuning.data import (
     ensure_pad_token,
     load_dialogues,
     make_collator,
     tokenize_dialogues,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ORIGINAL_LENGTH = 512
 

@@ -29,6 +29,8 @@ CPU_STACK = ("docker-compose.yaml", "docker-compose.cpu.yaml")
 WEBHOOK_STACK = ("docker-compose.yaml", "docker-compose.webhook.yaml")
 # What a user fills into .env.example before `docker compose up`.
 FILLED_IN = {"BOT_TOKEN": "123456:test-token", "DB_PASSWORD": "s3cret-pw"}
+# What the webhook stack needs in .env on top of that.
+WEBHOOK_FILLED_IN = {"WEBHOOK_DOMAIN": "bot.example.org", "WEBHOOK_SECRET": "hook-secret"}
 # Processes the tests start: the tiny model loads in seconds, a busy CI machine may need more.
 READY_TIMEOUT_S = 120
 GREEDY = {"GEN_DO_SAMPLE": "false", "GEN_NUM_BEAMS": "1", "GEN_MAX_NEW_TOKENS": "20"}

@@ -20,6 +20,7 @@ from tests.deploy.support import (
     FILLED_IN,
     GPU_STACK,
     ROOT,
+    WEBHOOK_FILLED_IN,
     WEBHOOK_STACK,
     compose_config,
     compose_variables,
@@ -28,8 +29,6 @@ from tests.deploy.support import (
 )
 
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET", re.IGNORECASE)
-# What a user adds to .env for the webhook stack.
-WEBHOOK_FILLED_IN = {"WEBHOOK_DOMAIN": "bot.example.org", "WEBHOOK_SECRET": "hook-secret"}
 
 
 def image_env(dockerfile: Path, name: str) -> str:

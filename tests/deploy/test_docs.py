@@ -21,7 +21,7 @@ import pytest
 from dotenv import dotenv_values
 
 from tests.deploy.config_table import variables
-from tests.deploy.support import ENV_EXAMPLE, FILLED_IN, ROOT, make_env, run_compose
+from tests.deploy.support import ENV_EXAMPLE, FILLED_IN, ROOT, WEBHOOK_FILLED_IN, make_env, run_compose
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CONFIGURATION = ROOT / "docs" / "configuration.md"
@@ -153,9 +153,8 @@ def check_compose(words: list[str]) -> None:
     while at < len(words) and words[at] == "-f":
         files.append(words[at + 1])
         at += 2
-    result = run_compose(
-        files or ["docker-compose.yaml"], "config", "--quiet", env=FILLED_IN, env_file=ENV_EXAMPLE
-    )
+    env = FILLED_IN | (WEBHOOK_FILLED_IN if "docker-compose.webhook.yaml" in files else {})
+    result = run_compose(files or ["docker-compose.yaml"], "config", "--quiet", env=env, env_file=ENV_EXAMPLE)
     assert result.returncode == 0, result.stderr
 
 
