@@ -2,28 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from dialogue.format import Turn
+
+# A lone surrogate (JSON "\ud800") is no character: it cannot be tokenised or sent back.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def no_surrogates(text: str) -> str:
+    if _SURROGATE.search(text):
+        raise ValueError("text contains a lone UTF-16 surrogate")
+    return text
 
 
 class ContextMessage(BaseModel):
     role: Literal["user", "bot"]
     text: str = Field(description="Message text; empty ones are skipped")
 
+    _check_text = field_validator("text")(no_surrogates)
+
 
 class AnswerRequest(BaseModel):
     query: str = Field(min_length=1, description="The new user message")
     context: list[ContextMessage] = Field(default_factory=list, description="Earlier messages, oldest first")
+
+    _check_query = field_validator("query")(no_surrogates)
 
     def turns(self) -> list[Turn]:
         return [Turn(m.role, m.text) for m in self.context]
 
 
 class AnswerResponse(BaseModel):
-    answer: str
+    answer: str = Field(description='The model\'s answer; "" when it produced nothing')
 
 
 class ErrorResponse(BaseModel):
@@ -33,5 +47,10 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "loading", "failed"]
     model: str
+    engine: str | None = None
+    compute_type: str | None = None
     device: str | None = None
+    context_size: int | None = None
+    # How the engine runs settings it cannot take as they are (CTranslate2: sampling with one beam).
+    notes: list[str] | None = None
     detail: str | None = None
