@@ -12,10 +12,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -30,27 +26,33 @@ class BodyLimit:
             await self._refuse(scope, send)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
+                if received > self.max_bytes and not refused:
+                    refused = True
+                    if not started:
+                        await self._refuse(scope, send)
+                    # The app sees a client that went away, and its answer is dropped.
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, watched)
-        except _TooLarge:
-            if not started:
-                await self._refuse(scope, send)
+        except Exception:
+            if not refused:
+                raise
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         message = f"request body is larger than {self.max_bytes} bytes"

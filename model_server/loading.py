@@ -83,7 +83,7 @@ def _load(settings: Settings, source: str) -> Engine:
         loaded = CTranslate2Engine(
             generator, tokenizer, options, compute_type=compute_type, device=str(device),
             context_size=defaults.context_size, max_prompt_tokens=max_prompt,
-            max_new_tokens=gen.max_new_tokens, stop=stop, notes=notes,
+            max_new_tokens=gen.max_new_tokens, stop=stop, notes=notes, threads=threads,
         )  # fmt: skip
     else:
         dtype = pick_dtype(settings.engine_compute_type, device)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
@@ -51,7 +52,9 @@ def create_app(
         if request.url.path.startswith("/v1/"):
             return await openai_routes.validation_error(request, exc)
         assert isinstance(exc, RequestValidationError)
-        return await request_validation_exception_handler(request, exc)
+        # FastAPI's own answer, with non-ASCII escaped: an echoed lone surrogate cannot be UTF-8.
+        detail = json.dumps({"detail": jsonable_encoder(exc.errors())})
+        return Response(detail, status_code=422, media_type="application/json")
 
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.middleware("http")(record_answer_metrics)

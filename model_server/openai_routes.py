@@ -76,6 +76,8 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
     max_tokens = body.max_completion_tokens or body.max_tokens
     if not problem and limit is not None and max_tokens is not None and max_tokens > limit:
         problem = f"max_tokens may be at most {limit} on this server (GEN_MAX_NEW_TOKENS)"
+    if not problem and body.seed is not None and service.engine and not service.engine.honours_seed:
+        problem = f"seed: the {service.engine.name} engine cannot seed one request; leave it out"
     if problem:
         return openai_error(400, problem)
     overrides = SamplingOverrides(body.temperature, body.top_p, body.seed)

@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from model_server.schemas import no_surrogates
+from model_server.schemas import Text
 
 
 class TextPart(BaseModel):
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class ChatMessage(BaseModel):
@@ -19,19 +19,12 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    content: Text | list[TextPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
             return " ".join(part.text for part in self.content)
         return self.content or ""
-
-    @field_validator("content")
-    @classmethod
-    def _no_surrogates(cls, value: str | list[TextPart] | None) -> str | list[TextPart] | None:
-        for text in [value] if isinstance(value, str) else [p.text for p in value or []]:
-            no_surrogates(text)
-        return value
 
 
 class ChatCompletionRequest(BaseModel):

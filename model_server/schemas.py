@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from dialogue.format import Turn
 
-# A lone surrogate (JSON "\ud800") is no character: it cannot be tokenised or sent back.
+# A lone surrogate (JSON "\ud800") is no character: it can be neither tokenised nor sent back.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-def no_surrogates(text: str) -> str:
+def _no_surrogates(text: str) -> str:
     if _SURROGATE.search(text):
         raise ValueError("text contains a lone UTF-16 surrogate")
     return text
 
 
+Text = Annotated[str, AfterValidator(_no_surrogates)]
+
+
 class ContextMessage(BaseModel):
     role: Literal["user", "bot"]
-    text: str = Field(description="Message text; empty ones are skipped")
-
-    _check_text = field_validator("text")(no_surrogates)
+    text: Text = Field(description="Message text; empty ones are skipped")
 
 
 class AnswerRequest(BaseModel):
-    query: str = Field(min_length=1, description="The new user message")
+    query: Text = Field(min_length=1, description="The new user message")
     context: list[ContextMessage] = Field(default_factory=list, description="Earlier messages, oldest first")
-
-    _check_query = field_validator("query")(no_surrogates)
 
     def turns(self) -> list[Turn]:
         return [Turn(m.role, m.text) for m in self.context]

@@ -133,6 +133,8 @@ class Engine(Protocol):
     context_size: int
     max_new_tokens: int
     notes: list[str]
+    # Whether a request's ``seed`` makes its sampling repeatable.
+    honours_seed: bool
 
     def encode(self, context: Sequence[Turn], query: str) -> list[int]: ...
 

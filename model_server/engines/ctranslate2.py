@@ -93,6 +93,9 @@ def generate_options(gen: GenerationSettings, explicit: set[str]) -> tuple[dict[
 
 class CTranslate2Engine(PromptEncoder):
     name = "ctranslate2"
+    # CTranslate2 seeds each of its threads once, when the thread first samples
+    # (set_random_seed does not reseed it later), so a request cannot bring its own seed.
+    honours_seed = False
 
     def __init__(
         self,
@@ -107,6 +110,7 @@ class CTranslate2Engine(PromptEncoder):
         max_new_tokens: int,
         stop: Sequence[str],
         notes: list[str],
+        threads: int,
     ) -> None:
         super().__init__(tokenizer, context_size, max_prompt_tokens)
         self.generator = generator
@@ -116,6 +120,7 @@ class CTranslate2Engine(PromptEncoder):
         self.max_new_tokens = max_new_tokens
         self.stop = tuple(stop)
         self.notes = notes
+        self.threads = threads
 
     def _options(self, overrides: SamplingOverrides) -> dict[str, Any]:
         options = dict(self.options)
@@ -135,8 +140,6 @@ class CTranslate2Engine(PromptEncoder):
         """One ``generate_batch`` call for requests that share their sampling overrides."""
         options = self._options(requests[0].overrides)
         trackers = [AnswerTracker(self.tokenizer, r, self.stop) for r in requests]
-        if requests[0].overrides.seed is not None:
-            ctranslate2.set_random_seed(requests[0].overrides.seed)
         # transformers counts the prompt's tokens for the repetition penalty and the n-gram
         # ban; CTranslate2 does so only when the prompt passes through its decoding loop.
         whole = options["repetition_penalty"] != 1 or options["no_repeat_ngram_size"] > 0

@@ -66,6 +66,7 @@ class _RowsDone(StoppingCriteria):
 
 class TransformersEngine(PromptEncoder):
     name = "transformers"
+    honours_seed = True
 
     def __init__(
         self,

@@ -134,7 +134,12 @@ def test_the_model_directory_sets_context_size_and_generation_defaults(
     assert prompts == ["@@ВТОРОЙ@@ два @@ПЕРВЫЙ@@ три @@ВТОРОЙ@@"]
     assert isinstance(engine, TransformersEngine)
     config = engine.generation_config
-    assert (config.do_sample, config.num_beams, config.max_new_tokens, config.repetition_penalty) == (False, 1, 12, 1.1)
+    assert (config.do_sample, config.num_beams, config.max_new_tokens, config.repetition_penalty) == (
+        False,
+        1,
+        12,
+        1.1,
+    )
 
 
 def test_the_environment_overrides_the_trained_values_with_a_warning(
