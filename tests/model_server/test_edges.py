@@ -34,7 +34,8 @@ def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(
     # Declares 100 MB and sends only the head: the answer comes without the rest being read.
     address = urlsplit(small_limit_server.url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        head += "Content-Length: 100000000\r\n\r\n"
         conn.sendall(head.encode() + b'{"query": "')
         reply = conn.recv(65536).decode()
     assert reply.startswith("HTTP/1.1 413")
