@@ -13,7 +13,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
 from dialogue.format import TAG_PREFIX
-from model_server.engines.base import Engine
+from model_server.engines.base import Engine, EngineSettingError
 from model_server.engines.transformers import TransformersEngine, load_transformers, pick_device, pick_dtype
 from model_server.model_defaults import serving_defaults
 from model_server.settings import Settings
@@ -43,6 +43,8 @@ def load_engine(settings: Settings) -> Engine:
         return _load(settings, source)
     except ModelLoadError:
         raise
+    except EngineSettingError as exc:
+        raise ModelLoadError(str(exc)) from None
     except Exception as exc:  # transformers and the converter raise OSError, ValueError, HF errors…
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load model {source!r}: {reason}") from exc

@@ -23,7 +23,7 @@ from dialogue.format import Turn
 from model_server.engines.base import Answer, SamplingOverrides
 from model_server.openai_schemas import ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 from model_server.routes import ServiceDep, limit_problem
-from model_server.service import EmptyQueryError, NotReadyError, QueueFullError
+from model_server.service import EmptyQueryError, NotReadyError, QueueFullError, UnsupportedRequestError
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -72,12 +72,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
         return openai_error(400, parsed)
     context, query = parsed
     problem = limit_problem(s, query, context)
-    limit = service.engine.max_new_tokens if service.engine else None
     max_tokens = body.max_completion_tokens or body.max_tokens
-    if not problem and limit is not None and max_tokens is not None and max_tokens > limit:
-        problem = f"max_tokens may be at most {limit} on this server (GEN_MAX_NEW_TOKENS)"
-    if not problem and body.seed is not None and service.engine and not service.engine.honours_seed:
-        problem = f"seed: the {service.engine.name} engine cannot seed one request; leave it out"
     if problem:
         return openai_error(400, problem)
     overrides = SamplingOverrides(body.temperature, body.top_p, body.seed)
@@ -109,6 +104,8 @@ def _failure(task: asyncio.Task[Answer]) -> JSONResponse | None:
         return None
     if isinstance(error, EmptyQueryError):
         return openai_error(400, "the last user message is empty")
+    if isinstance(error, UnsupportedRequestError):
+        return openai_error(400, str(error))
     if isinstance(error, NotReadyError):
         return openai_error(503, "model is not loaded yet", "server_error")
     if isinstance(error, QueueFullError):

@@ -74,12 +74,10 @@ async def answer(body: AnswerRequest, service: ServiceDep) -> AnswerResponse:
 async def health(service: ServiceDep) -> JSONResponse:
     """200 once the model is loaded and has answered a warm-up prompt, 503 before."""
     s = service.settings
-    engine = service.engine
-    if service.ready and engine is not None:
-        body = HealthResponse(
-            status="ok", model=s.model_name_or_path, engine=engine.name, compute_type=engine.compute_type,
-            device=engine.device, context_size=engine.context_size, notes=engine.notes or None,
-        )  # fmt: skip
+    if service.ready:
+        body = HealthResponse.model_validate(
+            {"status": "ok", "model": s.model_name_or_path} | service.describe()
+        )
         return JSONResponse(body.model_dump(exclude_none=True))
     status = "failed" if service.load_error else "loading"
     body = HealthResponse(status=status, model=s.model_name_or_path, detail=service.load_error)

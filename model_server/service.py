@@ -18,7 +18,7 @@ from model_server.settings import Settings
 log = logging.getLogger(__name__)
 NO_OVERRIDES = SamplingOverrides()
 
-__all__ = ["EmptyQueryError", "ModelService", "NotReadyError", "QueueFullError"]
+__all__ = ["EmptyQueryError", "ModelService", "NotReadyError", "QueueFullError", "UnsupportedRequestError"]
 
 
 class NotReadyError(Exception):
@@ -27,6 +27,10 @@ class NotReadyError(Exception):
 
 class EmptyQueryError(ValueError):
     """The query has no text once normalised."""
+
+
+class UnsupportedRequestError(ValueError):
+    """The request asks for something this engine or its settings cannot do; the message says what."""
 
 
 @dataclass
@@ -60,11 +64,18 @@ class ModelService:
     ) -> Answer:
         """The model's answer to ``query`` after ``context``, generated in a shared batch.
 
-        Raises EmptyQueryError, NotReadyError, QueueFullError, or TimeoutError past the request timeout;
-        ``on_text`` gets the answer's pieces as they are generated (in the model's thread).
+        Raises EmptyQueryError, UnsupportedRequestError, NotReadyError, QueueFullError, or
+        TimeoutError past the request timeout. ``on_text`` gets the answer's pieces as they are
+        generated (in the model's thread).
         """
         if self.batcher is None or self.engine is None:
             raise NotReadyError
+        if max_new_tokens is not None and max_new_tokens > self.engine.max_new_tokens:
+            raise UnsupportedRequestError(
+                f"max_tokens may be at most {self.engine.max_new_tokens} on this server (GEN_MAX_NEW_TOKENS)"
+            )
+        if overrides.seed is not None and not self.engine.honours_seed:
+            raise UnsupportedRequestError(f"seed: the {self.engine.name} engine cannot seed one request")
         try:
             prompt = self.engine.encode(context, query)
         except ValueError:
@@ -77,6 +88,16 @@ class ModelService:
             overrides,
         )
         return await self.batcher.submit(request, self.settings.request_timeout_s)
+
+    def describe(self) -> dict[str, object]:
+        """What /health tells about the loaded engine; empty before it is ready."""
+        engine = self.engine
+        if not self.ready or engine is None:
+            return {}
+        return {
+            "engine": engine.name, "compute_type": engine.compute_type, "device": engine.device,
+            "context_size": engine.context_size, "notes": engine.notes or None,
+        }  # fmt: skip
 
     async def load(self, on_failure: Callable[[str], None] | None = None) -> None:
         """Load the model off the event loop, warm it up, then accept requests."""

@@ -25,6 +25,10 @@ def clean_answer(text: str) -> str:
     return normalize(_UNPRINTABLE.sub("", text.split(TAG_PREFIX, 1)[0]))
 
 
+class EngineSettingError(ValueError):
+    """A setting the engine cannot honour; the message is one line naming it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     text: str

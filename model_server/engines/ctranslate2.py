@@ -17,6 +17,7 @@ import ctranslate2
 from model_server.engines.base import (
     Answer,
     AnswerTracker,
+    EngineSettingError,
     GenerationRequest,
     PromptEncoder,
     SamplingOverrides,
@@ -36,17 +37,13 @@ COMPUTE_TYPES = (
 )
 
 
-class EngineSettingError(ValueError):
-    """A generation setting the engine cannot honour; the message is one line naming it."""
-
-
 def pick_compute_type(setting: str, device: str, bf16_supported: bool = True) -> str:
     if setting == "auto":
         if device == "cpu":
             return "int8"
         return "bfloat16" if bf16_supported else "float16"
     if setting not in COMPUTE_TYPES:
-        raise ValueError(
+        raise EngineSettingError(
             f"ENGINE_COMPUTE_TYPE={setting}: CTranslate2 runs {', '.join(COMPUTE_TYPES)} (or auto)"
         )
     return setting

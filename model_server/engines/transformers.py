@@ -19,6 +19,7 @@ from transformers import (
 from model_server.engines.base import (
     Answer,
     AnswerTracker,
+    EngineSettingError,
     GenerationRequest,
     PromptEncoder,
     SamplingOverrides,
@@ -40,7 +41,7 @@ def pick_dtype(setting: str, device: torch.device, bf16_supported: bool | None =
     """The compute type name for ``ENGINE_COMPUTE_TYPE``; "auto" follows the device."""
     if setting != "auto":
         if setting not in DTYPES:
-            raise ValueError(
+            raise EngineSettingError(
                 f"ENGINE_COMPUTE_TYPE={setting}: transformers runs {', '.join(DTYPES)} (or auto)"
             )
         return setting
