@@ -90,7 +90,7 @@ class Bare:
         self.mode, self.new_tokens, self.kind = mode, new_tokens, engine
         if engine == "transformers":  # the bare call: no stop strings (no answer stops early anyway)
             self.config = self.engine.generation_config
-            self.config.stop_strings = None
+            self.config.stop_strings = self.config.max_time = None
 
     def seconds(self, queries: list[str]) -> float:
         import torch
@@ -155,9 +155,9 @@ async def measure(
     batch = QUERIES[: args.clients]
     times = {name: {"server1": [], "server_n": [], "bare_n": []} for name in servers}
     clients = {name: httpx.AsyncClient(base_url=s.url, timeout=900) for name, s in servers.items()}
-    for name in servers:  # warm-up, and it opens the clients' keep-alive connections
-        bares[name].seconds(batch)
-        await concurrent_seconds(clients[name], batch)
+    for name in servers:  # warm-up (a short batch), and it opens the clients' connections
+        bares[name].seconds(batch[:2])
+        await concurrent_seconds(clients[name], batch[:2])
     for round_ in range(args.rounds):
         for name in servers:
             for i in range(args.repeat):
