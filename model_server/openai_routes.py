@@ -9,6 +9,7 @@ streamed answer is generated in the same shared batches as ``/answer``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -80,8 +81,9 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
     pieces: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
-    def on_text(piece: str) -> None:  # in the model's thread
-        loop.call_soon_threadsafe(pieces.put_nowait, piece)
+    def on_text(piece: str) -> None:  # in the engine's thread
+        with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
     task = asyncio.create_task(
         service.answer(
