@@ -1,19 +1,25 @@
-"""Model server throughput against bare ``model.generate``, in one run.
+"""Model server throughput per engine, against each engine's bare batched call, in one run.
 
-Builds a random-weight GPT-2 of ruDialoGPT-medium's shape (24 layers, 1024
-wide, 16 heads, vocab 50261), then measures with the same generation settings
-(greedy, exactly ``--new-tokens`` new tokens, no early stop):
+    python -m benchmarks.server_throughput --engine transformers --engine ctranslate2
+    python -m benchmarks.server_throughput --engine transformers --engine ctranslate2:float32 --rounds 3
+    python -m benchmarks.server_throughput --small --rounds 1     # a quick dry run of the script
 
-  bare generate, 1 prompt at a time     bare generate, 16 prompts in one call
-  server over HTTP, 1 client            server over HTTP, 16 concurrent clients
+A random-weight GPT-2 of ruDialoGPT-medium's shape (24 layers, 1024 wide, 16
+heads, vocab 50261; the tokenizer is the tests' small one, so the embedding has
+more rows than the tokenizer has tokens) answers with settings both engines
+honour: greedy, and the model card's sampling with one beam. Tokens that hold
+"@" and EOS get zero embeddings, so no answer stops early: every request is
+``--new-tokens`` tokens on every path.
 
-The server is the real ``python -m model_server`` process (uvicorn, HTTP).
-Targets: server(16) >= 4x server(1); server(16) >= 0.9x bare(16);
-one request through HTTP <= 1.05x bare generate latency.
+Each engine runs as a real ``python -m model_server`` process (its peak RSS is
+its own), and the engines take turns round by round, so load from other
+processes falls on all of them alike. Printed per mode and engine: requests/s
+at 1 and at ``--clients`` concurrent clients, the bare batched call, peak RSS,
+and ratios against the first engine (transformers fp32). Then Poisson arrivals
+at 70% of each engine's measured capacity: what a user waits under real traffic.
 
-    python benchmarks/server_throughput.py                 # CPU, fp32
-    python benchmarks/server_throughput.py --dtype bfloat16 --device cuda
-    python benchmarks/server_throughput.py --small         # a quick dry run
+Targets on a CPU: CTranslate2 int8 >= 2.5x requests/s at 1 and 16 clients and
+peak RSS <= 0.6x of transformers fp32; server(16) >= 0.9x bare batched (16).
 """
 
 from __future__ import annotations
@@ -21,242 +27,229 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
+import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
-import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from dialogue.format import serving_prompt  # noqa: E402
-from model_server.generator import pick_device  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.tiny_model import build_tokenizer  # noqa: E402
+from benchmarks.server_processes import ModelServer, rss_mib
+from dialogue.generation import MODEL_CARD_GENERATION as CARD
+from tests.support.tiny_model import build_tokenizer
 
 QUERIES = [
-    "привет, как дела?",
-    "что ты сегодня делал вечером?",
-    "посоветуй хороший фильм",
-    "какая погода в Москве?",
-    "ты любишь кофе или чай?",
-    "расскажи что-нибудь интересное",
-    "где лучше провести отпуск летом?",
-    "как приготовить борщ?",
-    "что почитать про космос?",
-    "пойдём гулять в парк",
-    "у меня кот заболел",
-    "сколько будет два плюс два?",
-    "какой у тебя любимый город?",
-    "спокойной ночи",
-    "кто идёт на встречу в субботу?",
-    "напиши расписание поездов",
-]
+    "привет, как дела?", "что ты сегодня делал вечером?", "посоветуй хороший фильм", "какая погода в Москве?",
+    "ты любишь кофе или чай?", "расскажи что-нибудь интересное", "где лучше провести отпуск летом?",
+    "как приготовить борщ?", "что почитать про космос?", "пойдём гулять в парк", "у меня кот заболел",
+    "сколько будет два плюс два?", "какой у тебя любимый город?", "спокойной ночи",
+    "кто идёт на встречу в субботу?", "напиши расписание поездов",
+]  # fmt: skip
+# Settings both engines honour; "sampling" is the model card's with one beam.
+MODES: dict[str, dict[str, Any]] = {
+    "greedy": {"do_sample": False, "num_beams": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0},
+    "sampling": {k: v for k, v in CARD.items() if k not in ("max_new_tokens", "length_penalty")}
+    | {"num_beams": 1},
+}
+DEFAULT_COMPUTE = {"transformers": "float32", "ctranslate2": "int8"}
 
 
 def build_model(out_dir: Path, small: bool) -> None:
+    import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tokenizer = build_tokenizer()
     shape = dict(n_layer=2, n_embd=128, n_head=2) if small else dict(n_layer=24, n_embd=1024, n_head=16)
-    config = GPT2Config(
-        vocab_size=50261,
-        n_positions=2048,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **shape,
-    )
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=50261, n_positions=1024, bos_token_id=eos, eos_token_id=eos, **shape)
     torch.manual_seed(0)
-    GPT2LMHeadModel(config).save_pretrained(out_dir)
+    model = GPT2LMHeadModel(config)
+    with torch.no_grad():  # tied: a zero row gets logit 0, below the top of 50261 random logits
+        for token_id in [i for t, i in tokenizer.get_vocab().items() if "@" in t] + [eos]:
+            model.transformer.wte.weight[token_id] = 0
+    model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 
 
-def generation_env(new_tokens: int) -> dict[str, str]:
-    # Exactly new_tokens tokens for every request: no EOS, no stop string.
-    return {
-        "GEN_DO_SAMPLE": "false",
-        "GEN_NUM_BEAMS": "1",
-        "GEN_MAX_NEW_TOKENS": str(new_tokens),
-        "GEN_MIN_NEW_TOKENS": str(new_tokens),
-        "GEN_STOP_STRINGS": "null",
-        "GEN_NO_REPEAT_NGRAM_SIZE": "0",
-        "GEN_REPETITION_PENALTY": "1.0",
-    }
+class Bare:
+    """One engine's own batched call in this process, with the server's settings and prompts."""
 
+    def __init__(
+        self, engine: str, compute_type: str, model_dir: Path, mode: dict[str, Any], new_tokens: int
+    ):
+        from model_server.loading import load_engine
+        from model_server.settings import GenerationSettings, Settings
 
-class BareGenerate:
-    """``model.generate`` in this process, on prompts left-padded as the server pads them."""
-
-    def __init__(self, model_dir: Path, args: argparse.Namespace) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.device = pick_device(args.device)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.tokenizer.pad_token, self.tokenizer.padding_side = self.tokenizer.eos_token, "left"
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, args.dtype))
-        self.model = model.to(self.device).eval()
-        self.new_tokens = args.new_tokens
+        gen = GenerationSettings(**mode, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+        settings = Settings(
+            model_name_or_path=str(model_dir), engine=engine, engine_compute_type=compute_type
+        )
+        self.engine: Any = load_engine(settings.model_copy(update={"generation": gen}))
+        self.mode, self.new_tokens, self.kind = mode, new_tokens, engine
+        if engine == "transformers":  # the bare call: no stop strings (no answer stops early anyway)
+            self.config = self.engine.generation_config
+            self.config.stop_strings = self.config.max_time = None
 
     def seconds(self, queries: list[str]) -> float:
-        prompts = [serving_prompt([], q) for q in queries]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        import torch
+
+        prompts = [self.engine.encode([], q) for q in queries]
         started = time.perf_counter()
-        with torch.inference_mode():
-            out = self.model.generate(
-                **enc,
-                do_sample=False,
-                num_beams=1,
-                max_new_tokens=self.new_tokens,
-                min_new_tokens=self.new_tokens,
-                pad_token_id=self.tokenizer.eos_token_id,
+        if self.kind == "transformers":
+            width = max(len(p) for p in prompts)
+            pad = self.engine.pad_token_id
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+            with torch.inference_mode():
+                out = self.engine.model.generate(
+                    input_ids=ids, attention_mask=mask, generation_config=self.config
+                )
+            assert out.shape[1] - width == self.new_tokens
+        else:
+            options = dict(self.engine.options)
+            whole = options["repetition_penalty"] != 1 or options["no_repeat_ngram_size"] > 0
+            tokens = [self.engine.tokenizer.convert_ids_to_tokens(p) for p in prompts]
+            skip = max(len(p) for p in prompts) - 1 if whole else 0
+            results = self.engine.generator.generate_batch(
+                tokens, max_length=skip + self.new_tokens, include_prompt_in_result=whole, **options
             )
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        assert out.shape[1] - enc["input_ids"].shape[1] == self.new_tokens
+            assert len(results[0].sequences_ids[0]) >= self.new_tokens
         return time.perf_counter() - started
 
 
-async def server_seconds(client: httpx.AsyncClient, queries: list[str]) -> float:
+async def concurrent_seconds(client: httpx.AsyncClient, queries: list[str]) -> float:
     """Wall time until every query, each sent by its own client at once, is answered."""
 
     async def ask(query: str) -> None:
-        response = await client.post("/answer", json={"query": query, "context": []})
-        response.raise_for_status()
+        (await client.post("/answer", json={"query": query, "context": []})).raise_for_status()
 
     started = time.perf_counter()
     await asyncio.gather(*(ask(q) for q in queries))
     return time.perf_counter() - started
 
 
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
+async def poisson_latencies(client: httpx.AsyncClient, rate: float, count: int, seed: int) -> list[float]:
+    """Requests arriving as a Poisson process of ``rate`` per second; each one's latency."""
+    rng = random.Random(seed)
+    latencies: list[float] = []
+
+    async def ask(query: str) -> None:
+        started = time.perf_counter()
+        (await client.post("/answer", json={"query": query, "context": []})).raise_for_status()
+        latencies.append(time.perf_counter() - started)
+
+    tasks = []
+    for i in range(count):
+        tasks.append(asyncio.create_task(ask(QUERIES[i % len(QUERIES)])))
+        await asyncio.sleep(rng.expovariate(rate))
+    await asyncio.gather(*tasks)
+    return latencies
 
 
-@contextmanager
-def model_server(model_dir: Path, args: argparse.Namespace) -> Iterator[str]:
-    """The real ``python -m model_server`` process, once it answers."""
-    port = free_port()
-    env = os.environ | generation_env(args.new_tokens)
-    env |= {
-        "MODEL_NAME_OR_PATH": str(model_dir),
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "DEVICE": args.device,
-        "DTYPE": args.dtype,
-        "MAX_BATCH_SIZE": str(args.clients),
-        "LOG_LEVEL": "warning",
-        "REQUEST_TIMEOUT_S": "600",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "model_server"], env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("model server did not start")
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(60)
-
-
-async def generate_calls(client: httpx.AsyncClient) -> float:
-    metrics = (await client.get("/metrics")).text
-    found = re.search(r"^generate_batch_size_count (\S+)$", metrics, re.M)
-    assert found, "no batch metrics"
-    return float(found.group(1))
-
-
-async def measure(bare: BareGenerate, url: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    """Seconds per call of each path. The paths take turns round by round, so load
-    from other processes on the machine falls on all of them alike."""
+async def measure(
+    servers: dict[str, ModelServer], bares: dict[str, Bare], args: argparse.Namespace
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call of each path of each engine; engines and paths take turns every round."""
     batch = QUERIES[: args.clients]
-    times: dict[str, list[float]] = {"bare1": [], "server1": [], "bare_batch": [], "server_concurrent": []}
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
-        # Warm-up of both; it also opens the clients' keep-alive connections.
-        bare.seconds(batch)
-        await server_seconds(client, batch)
-        warm_calls = await generate_calls(client)
-        for round_ in range(args.rounds):
+    times = {name: {"server1": [], "server_n": [], "bare_n": []} for name in servers}
+    clients = {name: httpx.AsyncClient(base_url=s.url, timeout=900) for name, s in servers.items()}
+    for name in servers:  # warm-up (a short batch), and it opens the clients' connections
+        bares[name].seconds(batch[:2])
+        await concurrent_seconds(clients[name], batch[:2])
+    for round_ in range(args.rounds):
+        for name in servers:
             for i in range(args.repeat):
-                query = batch[(round_ * args.repeat + i) % len(batch)]
-                times["bare1"].append(bare.seconds([query]))
-                times["server1"].append(await server_seconds(client, [query]))
-            times["bare_batch"].append(bare.seconds(batch))
-            times["server_concurrent"].append(await server_seconds(client, batch))
-        calls = await generate_calls(client) - warm_calls
-    times["mean_batch"] = [(args.rounds * (args.repeat + args.clients)) / calls]
+                query = [batch[(round_ * args.repeat + i) % len(batch)]]
+                times[name]["server1"].append(await concurrent_seconds(clients[name], query))
+            times[name]["server_n"].append(await concurrent_seconds(clients[name], batch))
+            times[name]["bare_n"].append(bares[name].seconds(batch))
+    for client in clients.values():
+        await client.aclose()
     return times
+
+
+async def poisson(servers: dict[str, ModelServer], capacity: dict[str, float], args: argparse.Namespace):
+    out = {}
+    for name, server in servers.items():
+        async with httpx.AsyncClient(base_url=server.url, timeout=900) as client:
+            out[name] = await poisson_latencies(client, 0.7 * capacity[name], args.poisson_requests, seed=1)
+    return out
+
+
+def print_tables(mode: str, times: dict, rss: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
+    n, base = args.clients, next(iter(times))
+    one = {k: 1 / statistics.median(v["server1"]) for k, v in times.items()}
+    many = {k: n / statistics.median(v["server_n"]) for k, v in times.items()}
+    bare = {k: n / statistics.median(v["bare_n"]) for k, v in times.items()}
+    print(f"\n{mode}: requests/s, medians of {args.rounds} interleaved rounds, {args.new_tokens} new tokens")
+    print(f"{'engine':<26} {'1 client':>9} {f'{n} clients':>11} {f'bare {n}':>8} {'srv/bare':>9} "
+          f"{'x1 vs base':>10} {f'x{n} vs base':>11} {'peak RSS':>10} {'RSS x':>6}")  # fmt: skip
+    for k in times:
+        print(
+            f"{k:<26} {one[k]:>9.3f} {many[k]:>11.3f} {bare[k]:>8.3f} {many[k] / bare[k]:>9.2f} "
+            f"{one[k] / one[base]:>10.2f} {many[k] / many[base]:>11.2f} "
+            f"{rss[k]:>7.0f} MiB {rss[k] / rss[base]:>6.2f}"
+        )
+    return many
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--engine", action="append", help="NAME[:COMPUTE_TYPE]; the first is the baseline")
+    parser.add_argument("--mode", action="append", choices=list(MODES), help="default: both")
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of all four measurements")
-    parser.add_argument("--repeat", type=int, default=2, help="single requests per path and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement")
+    parser.add_argument("--repeat", type=int, default=1, help="single requests per engine and round")
+    parser.add_argument("--poisson-requests", type=int, default=16, help="0: no Poisson run")
     parser.add_argument("--small", action="store_true", help="a 2-layer model, to check the script")
     args = parser.parse_args()
-    args.device = str(pick_device(args.device))
+    engines = {}
+    for spec in args.engine or ["transformers", "ctranslate2"]:
+        name, _, compute = spec.partition(":")
+        engines[f"{name} {compute or DEFAULT_COMPUTE[name]}"] = (name, compute or DEFAULT_COMPUTE[name])
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp)
+        os.environ["HF_HOME"] = str(Path(tmp) / "hf")  # conversions go here, converted before serving
+        model_dir = Path(tmp) / "model"
         build_model(model_dir, args.small)
-        with model_server(model_dir, args) as url:
-            times = asyncio.run(measure(BareGenerate(model_dir, args), url, args))
+        from model_server.convert import converted_model
 
-    n = args.clients
-    bare_single = statistics.median(times["bare1"])
-    server_single = statistics.median(times["server1"])
-    bare_batched = n / statistics.median(times["bare_batch"])
-    server_concurrent = n / statistics.median(times["server_concurrent"])
-
-    name = (
-        torch.cuda.get_device_name()
-        if args.device.startswith("cuda")
-        else f"CPU, {torch.get_num_threads()} threads"
-    )
-    rows = [
-        ("bare generate, 1 prompt", 1 / bare_single, bare_single),
-        (f"bare generate, {n} prompts in one call", bare_batched, n / bare_batched),
-        ("server HTTP, 1 client", 1 / server_single, server_single),
-        (f"server HTTP, {n} concurrent clients", server_concurrent, None),
-    ]
-    print(f"\nmedians of {args.rounds} interleaved rounds")
-    print(
-        f"{name}, {args.dtype}, {'small' if args.small else 'ruDialoGPT-medium shape'}, "
-        f"greedy, {args.new_tokens} new tokens"
-    )
-    print(f"{'path':<40} {'requests/s':>11} {'s/call':>8}")
-    for label, rps, seconds in rows:
-        print(f"{label:<40} {rps:>11.3f} {'' if seconds is None else f'{seconds:8.3f}'}")
-    checks = [
-        (f"server {n} clients / server 1 client", server_concurrent * server_single, ">= 4.00"),
-        (f"server {n} clients / bare batch {n}", server_concurrent / bare_batched, ">= 0.90"),
-        ("server 1 request latency / bare generate", server_single / bare_single, "<= 1.05"),
-        (f"bare batch {n} / bare 1 (reference)", bare_batched * bare_single, ""),
-    ]
-    ideal = (args.repeat + args.clients) / (args.repeat + 1)
-    print(f"server: {times['mean_batch'][0]:.2f} requests per generate call (ideal {ideal:.2f})")
-    print()
-    for label, ratio, target in checks:
-        print(f"{label:<44} {ratio:6.2f}x  {target}")
+        for name, compute in engines.values():
+            if name == "ctranslate2":
+                converted_model(str(model_dir), compute)
+        for mode in args.mode or list(MODES):
+            env = {
+                f"GEN_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+                for k, v in MODES[mode].items()
+            }
+            env |= {"GEN_MAX_NEW_TOKENS": str(args.new_tokens), "GEN_MIN_NEW_TOKENS": str(args.new_tokens)}
+            servers = {k: ModelServer(model_dir, e, c, env, args.clients) for k, (e, c) in engines.items()}
+            try:
+                bares = {
+                    k: Bare(e, c, model_dir, MODES[mode], args.new_tokens) for k, (e, c) in engines.items()
+                }
+                times = asyncio.run(measure(servers, bares, args))
+                rss = {k: rss_mib(s.pid) for k, s in servers.items()}
+                capacity = print_tables(mode, times, rss, args)
+                if mode == "greedy" and args.poisson_requests:
+                    waits = asyncio.run(poisson(servers, capacity, args))
+                    print(f"\nPoisson arrivals at 70% of each engine's {args.clients}-client capacity, "
+                          f"{args.poisson_requests} requests, greedy")  # fmt: skip
+                    for k, w in waits.items():
+                        q = statistics.quantiles(w, n=20)
+                        print(f"{k:<26} {0.7 * capacity[k]:>6.3f} req/s  p50 {statistics.median(w):6.2f} s  "
+                              f"p95 {q[18]:6.2f} s")  # fmt: skip
+            finally:
+                for server in servers.values():
+                    server.stop()
+                del bares
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ SECOND_SPEAKER = "@@ВТОРОЙ@@"
 # Every tag starts with it; the answer is cut at its first occurrence.
 TAG_PREFIX = "@@"
 CONTEXT_SIZE = 3
-FALLBACK_ANSWER = "Хм, даже не знаю, что на это ответить."
 
 Role = Literal["user", "bot"]
 Speaker = TypeVar("Speaker", bound=Hashable)

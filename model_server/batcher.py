@@ -1,9 +1,11 @@
-"""Groups concurrent requests into shared ``generate`` calls.
+"""Groups concurrent requests into shared generate calls.
 
 Requests wait in a bounded queue. One worker takes the first waiting request,
 gathers those that follow it closely (or until the batch is full), and runs
-the batch in the model's one worker thread, so the event loop keeps serving while
-torch works. While a batch generates, new requests queue up and form the next.
+the batch in the engine's one worker thread, so the event loop keeps serving
+while the model works. While a batch generates, new requests queue up and form
+the next. Requests with different sampling overrides (an OpenAI client's
+``temperature``) cannot share a call: a batch runs one call per set of them.
 """
 
 from __future__ import annotations
@@ -13,14 +15,11 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
 
+from model_server.engines.base import Answer, GenerationRequest, SamplingOverrides
 from model_server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 class QueueFullError(Exception):
@@ -28,15 +27,15 @@ class QueueFullError(Exception):
 
 
 @dataclass
-class _Pending(Generic[Item, Result]):
-    item: Item
-    future: asyncio.Future[Result] = field(repr=False)
+class _Pending:
+    request: GenerationRequest
+    future: asyncio.Future[Answer] = field(repr=False)
 
 
-class Batcher(Generic[Item, Result]):
+class Batcher:
     def __init__(
         self,
-        run_batch: Callable[[Sequence[Item]], list[Result]],
+        generate: Callable[[Sequence[GenerationRequest]], list[Answer]],
         *,
         max_batch_size: int,
         max_wait_s: float,
@@ -44,11 +43,11 @@ class Batcher(Generic[Item, Result]):
         metrics: ServerMetrics,
         executor: ThreadPoolExecutor,
     ) -> None:
-        self._run_batch = run_batch
+        self._generate = generate
         self._max_batch_size = max_batch_size
         self._max_wait_s = max_wait_s
         self._metrics = metrics
-        self._queue: asyncio.Queue[_Pending[Item, Result]] = asyncio.Queue(max_queue_size)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(max_queue_size)
         # A single thread: batches run one after another on the model.
         self._executor = executor
         self._worker: asyncio.Task[None] | None = None
@@ -61,11 +60,11 @@ class Batcher(Generic[Item, Result]):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
-    async def submit(self, item: Item, timeout_s: float) -> Result:
-        """Result for ``item``; QueueFullError when full, TimeoutError past ``timeout_s``."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+    async def submit(self, request: GenerationRequest, timeout_s: float) -> Answer:
+        """The answer to ``request``; QueueFullError when full, TimeoutError past ``timeout_s``."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Pending(item, future))
+            self._queue.put_nowait(_Pending(request, future))
         except asyncio.QueueFull:
             raise QueueFullError from None
         self._metrics.queue_depth.set(self._queue.qsize())
@@ -73,27 +72,32 @@ class Batcher(Generic[Item, Result]):
         return await asyncio.wait_for(future, timeout_s)
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather()
             self._metrics.queue_depth.set(self._queue.qsize())
-            batch = [p for p in batch if not p.future.done()]
-            if not batch:
-                continue
-            self._metrics.batch_size.observe(len(batch))
-            try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, [p.item for p in batch])
-            except Exception as exc:
-                log.exception("generation failed for a batch of %d", len(batch))
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
-                continue
-            for p, result in zip(batch, results, strict=True):
-                if not p.future.done():
-                    p.future.set_result(result)
+            groups: dict[SamplingOverrides, list[_Pending]] = {}
+            for pending in batch:
+                if not pending.future.done():
+                    groups.setdefault(pending.request.overrides, []).append(pending)
+            for group in groups.values():
+                await self._run(group)
 
-    async def _gather(self) -> list[_Pending[Item, Result]]:
+    async def _run(self, group: list[_Pending]) -> None:
+        self._metrics.batch_size.observe(len(group))
+        loop = asyncio.get_running_loop()
+        try:
+            answers = await loop.run_in_executor(self._executor, self._generate, [p.request for p in group])
+        except Exception as exc:
+            log.exception("generation failed for a batch of %d", len(group))
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        for p, answer in zip(group, answers, strict=True):
+            if not p.future.done():
+                p.future.set_result(answer)
+
+    async def _gather(self) -> list[_Pending]:
         """The first waiting request and those arriving right after it.
 
         A burst of requests reaches the queue over several milliseconds (each is

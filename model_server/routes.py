@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dialogue.format import normalize
-from model_server.batcher import QueueFullError
+from dialogue.format import Turn
 from model_server.schemas import AnswerRequest, AnswerResponse, ErrorResponse, HealthResponse
-from model_server.service import ModelService
+from model_server.service import EmptyQueryError, ModelService, NotReadyError, QueueFullError
+from model_server.settings import Settings
 
 router = APIRouter()
 
@@ -30,17 +30,16 @@ def _refuse(status: int, detail: str) -> HTTPException:
     return HTTPException(status_code=status, detail=detail)
 
 
-def check_limits(body: AnswerRequest, service: ModelService) -> None:
-    """Configurable size limits; 422 with the reason."""
-    s = service.settings
-    if not normalize(body.query):
-        raise _refuse(422, "query is empty")
-    if len(body.query) > s.max_query_chars:
-        raise _refuse(422, f"query is longer than {s.max_query_chars} characters")
-    if len(body.context) > s.max_context_items:
-        raise _refuse(422, f"context has more than {s.max_context_items} messages")
-    if any(len(m.text) > s.max_message_chars for m in body.context):
-        raise _refuse(422, f"a context message is longer than {s.max_message_chars} characters")
+def limit_problem(settings: Settings, query: str, context: Sequence[Turn]) -> str | None:
+    """What breaks the configurable size limits, or None."""
+    s = settings
+    if len(query) > s.max_query_chars:
+        return f"query is longer than {s.max_query_chars} characters"
+    if len(context) > s.max_context_items:
+        return f"context has more than {s.max_context_items} messages"
+    if any(len(m.text) > s.max_message_chars for m in context):
+        return f"a context message is longer than {s.max_message_chars} characters"
+    return None
 
 
 @router.post(
@@ -54,25 +53,31 @@ def check_limits(body: AnswerRequest, service: ModelService) -> None:
 )
 async def answer(body: AnswerRequest, service: ServiceDep) -> AnswerResponse:
     """Answer ``query`` as the bot, given the earlier messages in ``context``."""
-    check_limits(body, service)
-    if service.generator is None or service.batcher is None:
-        raise _refuse(503, "model is not loaded yet")
-    prompt = service.generator.encode(body.turns(), body.query)
+    context = body.turns()
+    problem = limit_problem(service.settings, body.query, context)
+    if problem:
+        raise _refuse(422, problem)
     try:
-        text = await service.batcher.submit(prompt, service.settings.request_timeout_s)
+        result = await service.answer(context, body.query)
+    except EmptyQueryError:
+        raise _refuse(422, "query is empty") from None
+    except NotReadyError:
+        raise _refuse(503, "model is not loaded yet") from None
     except QueueFullError:
         raise _refuse(503, "server is overloaded, try again later") from None
     except TimeoutError:
         raise _refuse(504, "generation took too long") from None
-    return AnswerResponse(answer=text)
+    return AnswerResponse(answer=result.text)
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
 async def health(service: ServiceDep) -> JSONResponse:
     """200 once the model is loaded and has answered a warm-up prompt, 503 before."""
     s = service.settings
-    if service.ready and service.generator is not None:
-        body = HealthResponse(status="ok", model=s.model_name_or_path, device=str(service.generator.device))
+    if service.ready:
+        body = HealthResponse.model_validate(
+            {"status": "ok", "model": s.model_name_or_path} | service.describe()
+        )
         return JSONResponse(body.model_dump(exclude_none=True))
     status = "failed" if service.load_error else "loading"
     body = HealthResponse(status=status, model=s.model_name_or_path, detail=service.load_error)

@@ -171,7 +171,10 @@ def healthy(url: str) -> bool:
 
 
 def expected_answer(url: str, query: str, context: list[dict[str, str]]) -> str:
+    """The bot's reply: the server's answer, or the bot's fallback text when that is empty."""
+    from bot.texts import FALLBACK_ANSWER
+
     response = httpx.post(f"{url}/answer", json={"query": query, "context": context}, timeout=60)
     response.raise_for_status()
     answer: str = response.json()["answer"]
-    return answer
+    return answer or FALLBACK_ANSWER

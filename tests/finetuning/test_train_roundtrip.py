@@ -72,14 +72,20 @@ def test_the_trained_model_ends_its_answer_with_eos(model_dir: Path) -> None:
     assert new[: len(expected)] == expected
 
 
-def test_served_by_model_server_it_answers_from_the_whole_context(model_dir: Path) -> None:
+# CTranslate2 at its CPU default, int8: quantisation must not change what training fixed.
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_served_by_model_server_it_answers_from_the_whole_context(
+    model_dir: Path, engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from model_server.main import create_app
     from model_server.settings import GenerationSettings, Settings
 
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # the conversion cache
     settings = Settings(
         model_name_or_path=str(model_dir),
+        engine=engine,
         generation=GenerationSettings(
             do_sample=False, num_beams=1, max_new_tokens=24, repetition_penalty=1.0, no_repeat_ngram_size=0
         ),

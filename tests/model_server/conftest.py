@@ -18,10 +18,50 @@ from model_server.service import ModelService
 from model_server.settings import GenerationSettings, Settings
 from tests.support.net import free_port
 
+ENGINES = ["transformers", "ctranslate2"]
+
 
 def greedy(**overrides: Any) -> GenerationSettings:
     """Deterministic generation, so answers can be compared."""
     return GenerationSettings(do_sample=False, num_beams=1, **overrides)
+
+
+def build_serving_model(out_dir: Path, *, seed: int = 10, extra_rows: int = 32) -> Path:
+    """A tiny random GPT-2 whose greedy answers to the tests' queries are not empty.
+
+    Its embedding has more rows than the tokenizer has tokens, as padded
+    checkpoints do (CTranslate2's converter must cope). Seed 10 was picked
+    because its answers are non-empty and contain control characters and
+    broken bytes, which the server must clean away.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from tests.support.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = GPT2Config(
+        vocab_size=len(tokenizer) + extra_rows, n_positions=256, n_embd=64, n_layer=2, n_head=2,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def serving_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_serving_model(tmp_path_factory.mktemp("serving-model"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def conversion_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """CTranslate2 conversions of the test models go to a temporary HF_HOME."""
+    root = tmp_path_factory.mktemp("hf-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HOME", str(root))
+        yield root / "ctranslate2"
 
 
 @dataclass
@@ -65,17 +105,23 @@ def serve(settings: Settings, wait_ready: bool = True) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def server_settings(tiny_model_dir: Path) -> Callable[..., Settings]:
+def server_settings(serving_model_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        fields: dict[str, Any] = {"model_name_or_path": str(tiny_model_dir), "generation": greedy()}
+        fields: dict[str, Any] = {"model_name_or_path": str(serving_model_dir), "generation": greedy()}
         fields.update(overrides)
         return Settings(**fields)
 
     return make
 
 
-@pytest.fixture(scope="module")
-def shared_server(tiny_model_dir: Path) -> Iterator[LiveServer]:
-    """One greedy server for the tests that only read from it."""
-    with serve(Settings(model_name_or_path=str(tiny_model_dir), generation=greedy())) as live:
+@pytest.fixture(scope="module", params=ENGINES)
+def shared_server(request: pytest.FixtureRequest, serving_model_dir: Path) -> Iterator[LiveServer]:
+    """One greedy server per engine for the tests that only read from it."""
+    settings = Settings(
+        model_name_or_path=str(serving_model_dir),
+        engine=request.param,
+        engine_compute_type="float32",
+        generation=greedy(),
+    )
+    with serve(settings) as live:
         yield live

@@ -14,21 +14,27 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from dialogue.format import FALLBACK_ANSWER, Turn, extract_answer, serving_prompt
+from dialogue.format import Turn, extract_answer, normalize, serving_prompt
 from model_server.service import ModelService
 from model_server.settings import Settings
-from tests.model_server.conftest import LiveServer, serve
+from tests.model_server.conftest import ENGINES, LiveServer, serve
 from tests.support.net import free_port
 
 
-@pytest.fixture(scope="module")
-def reference(tiny_model_dir: Path) -> Callable[[list[Turn], str], str]:
-    """What greedy decoding of the bare model answers, computed without the server."""
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+def printable(text: str) -> str:
+    """What the server sends of a decoded text: no control characters, no broken bytes."""
+    return normalize(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]", "", text))
 
-    def answer(context: list[Turn], query: str) -> str:
-        ids = tokenizer(serving_prompt(context, query), return_tensors="pt")["input_ids"]
+
+@pytest.fixture(scope="module")
+def reference(serving_model_dir: Path) -> Callable[..., str]:
+    """What greedy decoding of the bare model answers, computed without the server."""
+    tokenizer = AutoTokenizer.from_pretrained(serving_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(serving_model_dir).eval()
+
+    def answer(context: list[Turn], query: str, prompt: str | None = None) -> str:
+        prompt = serving_prompt(context, query) if prompt is None else prompt
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
         with torch.inference_mode():
             out = model.generate(
                 ids,
@@ -40,7 +46,7 @@ def reference(tiny_model_dir: Path) -> Callable[[list[Turn], str], str]:
                 no_repeat_ngram_size=2,
                 pad_token_id=tokenizer.eos_token_id,
             )
-        return extract_answer(tokenizer, out[0, ids.shape[1] :].tolist()) or FALLBACK_ANSWER
+        return printable(extract_answer(tokenizer, out[0, ids.shape[1] :].tolist()))
 
     return answer
 
@@ -55,10 +61,13 @@ def metric(text: str, name: str) -> float:
     return float(match.group(1))
 
 
-def test_health_is_ok_once_loaded(shared_server: LiveServer) -> None:
+def test_health_is_ok_once_loaded_and_names_the_engine(shared_server: LiveServer) -> None:
     response = httpx.get(f"{shared_server.url}/health")
     assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+    health = response.json()
+    assert health["status"] == "ok"
+    assert health["engine"] == shared_server.service.settings.engine
+    assert (health["compute_type"], health["device"], health["context_size"]) == ("float32", "cpu", 3)
 
 
 def test_api_docs_and_metrics_are_served(shared_server: LiveServer) -> None:
@@ -75,17 +84,41 @@ def test_api_docs_and_metrics_are_served(shared_server: LiveServer) -> None:
         assert name in metrics
 
 
-def test_answer_is_the_new_tokens_of_the_shared_format(shared_server: LiveServer, reference) -> None:
-    first = httpx.post(f"{shared_server.url}/answer", json=body("привет, как дела?"), timeout=30)
-    assert first.status_code == 200
-    assert first.json()["answer"] == reference([], "привет, как дела?")
+@contextmanager
+def recorded_prompts(live: LiveServer) -> Iterator[list[str]]:
+    """The text of every prompt the engine is given while inside."""
+    engine = live.service.engine
+    assert engine is not None
+    real, seen = engine.generate, []
 
-    # From the second turn on the original server echoed old messages.
-    context = [Turn("user", "привет, как дела?"), Turn("bot", first.json()["answer"])]
-    second = httpx.post(f"{shared_server.url}/answer", json=body("что делаешь?", context), timeout=30)
-    assert second.status_code == 200
-    assert second.json()["answer"] == reference(context, "что делаешь?")
-    assert "@@" not in second.json()["answer"]
+    def recording(requests):  # type: ignore[no-untyped-def]
+        seen.extend(engine.tokenizer.decode(r.prompt) for r in requests)  # type: ignore[attr-defined]
+        return real(requests)
+
+    engine.generate = recording  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        engine.generate = real  # type: ignore[method-assign]
+
+
+def test_answer_is_the_new_tokens_of_the_shared_format(shared_server: LiveServer, reference) -> None:
+    with recorded_prompts(shared_server) as prompts:
+        first = httpx.post(f"{shared_server.url}/answer", json=body("привет,\n как  дела?"), timeout=30)
+        assert first.status_code == 200
+        answer = first.json()["answer"]
+        # From the second turn on the original server echoed old messages.
+        context = [Turn("user", "привет, как дела?"), Turn("bot", answer), Turn("user", "ну")]
+        second = httpx.post(f"{shared_server.url}/answer", json=body("что делаешь?", context), timeout=30)
+        assert second.status_code == 200
+    expected_first = "@@ПЕРВЫЙ@@ привет, как дела? @@ВТОРОЙ@@"
+    # Same-speaker neighbours merge; tags alternate backwards from the answer's.
+    expected_second = (
+        f"@@ПЕРВЫЙ@@ привет, как дела? @@ВТОРОЙ@@ {answer} @@ПЕРВЫЙ@@ ну что делаешь? @@ВТОРОЙ@@"
+    )
+    assert prompts == [expected_first, expected_second]
+    assert answer and answer == reference([], "", expected_first)
+    assert second.json()["answer"] == reference([], "", expected_second)
 
 
 @pytest.mark.parametrize(
@@ -124,30 +157,30 @@ def test_input_longer_than_the_model_is_trimmed_from_the_oldest_side(shared_serv
     response = httpx.post(f"{shared_server.url}/answer", json=body(long, context), timeout=30)
     assert response.status_code == 200
     assert response.json()["answer"]
-    generator = shared_server.service.generator
-    assert generator is not None
-    assert len(generator.encode(context, long)) <= generator.max_prompt_tokens
+    engine = shared_server.service.engine
+    assert engine is not None
+    assert len(engine.encode(context, long)) <= engine.max_prompt_tokens  # type: ignore[attr-defined]
 
 
 @contextmanager
 def gated(service: ModelService) -> Iterator[tuple[threading.Event, threading.Event]]:
     """Holds every generate call until the gate opens; the model still runs for real."""
     gate, entered = threading.Event(), threading.Event()
-    generator = service.generator
-    assert generator is not None
-    real = generator.generate
+    engine = service.engine
+    assert engine is not None
+    real = engine.generate
 
     def held(prompts):  # type: ignore[no-untyped-def]
         entered.set()
         gate.wait(60)
         return real(prompts)
 
-    generator.generate = held  # type: ignore[method-assign]
+    engine.generate = held  # type: ignore[method-assign]
     try:
         yield gate, entered
     finally:
         gate.set()
-        generator.generate = real  # type: ignore[method-assign]
+        engine.generate = real  # type: ignore[method-assign]
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
@@ -157,9 +190,13 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_concurrent_requests_are_batched_into_one_generate_call(server_settings, reference) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_concurrent_requests_are_batched_into_one_generate_call(
+    server_settings, reference, engine: str
+) -> None:
     queries = [f"вопрос номер {i}" for i in range(8)]
-    with serve(server_settings(max_batch_size=16)) as live, gated(live.service) as (gate, entered):
+    settings = server_settings(max_batch_size=16, engine=engine, engine_compute_type="float32")
+    with serve(settings) as live, gated(live.service) as (gate, entered):
         async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
             first = asyncio.create_task(client.post("/answer", json=body(queries[0])))
             await wait_for(entered.is_set)
@@ -243,9 +280,7 @@ def test_the_process_exits_with_one_clear_line_when_the_model_is_missing(tmp_pat
     assert model in last
 
 
-def test_unknown_generation_variable_is_refused(
-    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
-) -> None:
+def test_unknown_generation_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEN_TEMPRATURE", "0.7")
     with pytest.raises(ValueError, match="GEN_TEMPRATURE"):
-        Settings(model_name_or_path=str(tiny_model_dir))
+        Settings()

@@ -11,7 +11,10 @@ from schemathesis.checks import not_a_server_error
 from tests.model_server.conftest import LiveServer
 
 
-@pytest.mark.parametrize(("path", "method"), [("/answer", "POST"), ("/health", "GET")])
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/answer", "POST"), ("/health", "GET"), ("/v1/chat/completions", "POST"), ("/v1/models", "GET")],
+)
 def test_no_generated_input_makes_the_server_fail(shared_server: LiveServer, path: str, method: str) -> None:
     schema = schemathesis.openapi.from_url(f"{shared_server.url}/openapi.json")
     operation = schema[path][method]

@@ -1,17 +1,32 @@
 from __future__ import annotations
 
+import json
+import logging
+import os
 from pathlib import Path
 
+import httpx
 import pytest
+import torch
 
-from model_server.generator import load_generator
+from dialogue.model_facts import DialogueFacts
+from model_server.engines.transformers import TransformersEngine, pick_device, pick_dtype
+from model_server.loading import load_engine, pick_engine
 from model_server.settings import Settings
+from tests.model_server.conftest import build_serving_model, greedy, serve
 
 
-def test_defaults_are_the_model_card_generation_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(__import__("os").environ):
-        if name.startswith("GEN_"):
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No GEN_* or server variables from the caller; the working directory has no .env."""
+    for name in list(os.environ):
+        if name.startswith("GEN_") or name in {"ENGINE", "ENGINE_COMPUTE_TYPE", "CONTEXT_SIZE"}:
             monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_defaults_are_the_model_card_generation_settings(clean_env: Path) -> None:
     kwargs = Settings().generation.generation_kwargs()
     assert kwargs | {"stop_strings": None} == kwargs | {
         "top_k": 10,
@@ -30,28 +45,120 @@ def test_defaults_are_the_model_card_generation_settings(monkeypatch: pytest.Mon
 
 
 def test_gen_variables_reach_the_generation_config(
-    monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, serving_model_dir: Path
 ) -> None:
-    monkeypatch.setenv("MODEL_NAME_OR_PATH", str(tiny_model_dir))
+    monkeypatch.setenv("MODEL_NAME_OR_PATH", str(serving_model_dir))
+    monkeypatch.setenv("ENGINE", "transformers")
     monkeypatch.setenv("GEN_DO_SAMPLE", "false")
     monkeypatch.setenv("GEN_NUM_BEAMS", "1")
     monkeypatch.setenv("GEN_MAX_NEW_TOKENS", "7")
     monkeypatch.setenv("GEN_NO_REPEAT_NGRAM_SIZE", "0")
     monkeypatch.setenv("GEN_MIN_NEW_TOKENS", "2")
     monkeypatch.setenv("GEN_ENCODER_REPETITION_PENALTY", "1.1")  # not declared: mapped generically
-    generator = load_generator(Settings())
-    config = generator.generation_config
+    engine = load_engine(Settings())
+    assert isinstance(engine, TransformersEngine)
+    config = engine.generation_config
     assert (config.do_sample, config.num_beams, config.max_new_tokens) == (False, 1, 7)
     assert (config.no_repeat_ngram_size, config.min_new_tokens) == (0, 2)
     assert config.encoder_repetition_penalty == 1.1
-    assert config.pad_token_id == generator.tokenizer.eos_token_id  # the model ships no pad token
-    assert config.stop_strings == ["@@"]
+    assert config.pad_token_id == engine.tokenizer.eos_token_id  # the model ships no pad token
 
 
-def test_device_and_dtype_follow_the_hardware(tiny_model_dir: Path) -> None:
-    generator = load_generator(Settings(model_name_or_path=str(tiny_model_dir)))
-    assert generator.device.type == "cpu"
-    assert next(generator.model.parameters()).dtype.is_floating_point
-    assert str(next(generator.model.parameters()).dtype) == "torch.float32"
-    half = load_generator(Settings(model_name_or_path=str(tiny_model_dir), dtype="bfloat16"))
+def test_every_setting_is_read_from_dot_env_and_the_environment_wins(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, serving_model_dir: Path
+) -> None:
+    (clean_env / ".env").write_text(
+        f"MODEL_NAME_OR_PATH={serving_model_dir}\nENGINE=transformers\nGEN_DO_SAMPLE=false\n"
+        "GEN_NUM_BEAMS=1\nGEN_MAX_NEW_TOKENS=9\nGEN_TOP_K=3\nGEN_TYPICAL_P=0.5\nMAX_BODY_BYTES=1234\n"
+    )
+    monkeypatch.setenv("GEN_MAX_NEW_TOKENS", "5")
+    settings = Settings()
+    assert (settings.engine, settings.max_body_bytes) == ("transformers", 1234)
+    assert settings.generation.other == {"typical_p": 0.5}  # an undeclared field, from .env too
+    engine = load_engine(settings)
+    assert isinstance(engine, TransformersEngine)
+    config = engine.generation_config
+    assert (config.do_sample, config.num_beams, config.max_new_tokens) == (False, 1, 5)
+    assert config.typical_p == 0.5
+
+
+def test_the_engine_follows_the_hardware() -> None:
+    assert pick_engine("auto", torch.device("cpu")) == "ctranslate2"
+    assert pick_engine("auto", torch.device("cuda")) == "transformers"
+    assert pick_engine("transformers", torch.device("cpu")) == "transformers"
+
+
+def test_device_and_dtype_follow_the_hardware(serving_model_dir: Path) -> None:
+    assert pick_device("auto", cuda_available=True).type == "cuda"
+    assert pick_device("auto", cuda_available=False).type == "cpu"
+    assert pick_dtype("auto", torch.device("cuda"), bf16_supported=True) == "bfloat16"
+    assert pick_dtype("auto", torch.device("cuda"), bf16_supported=False) == "float16"
+    assert pick_dtype("auto", torch.device("cpu")) == "float32"
+    settings = Settings(model_name_or_path=str(serving_model_dir), engine="transformers")
+    engine = load_engine(settings)
+    assert isinstance(engine, TransformersEngine)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert engine.device_.type == expected
+    parameter = next(engine.model.parameters())
+    assert parameter.device.type == expected
+    assert str(parameter.dtype) == f"torch.{pick_dtype('auto', engine.device_)}"
+    half = load_engine(settings.model_copy(update={"engine_compute_type": "bfloat16"}))
+    assert isinstance(half, TransformersEngine)
     assert str(next(half.model.parameters()).dtype) == "torch.bfloat16"
+
+
+@pytest.fixture
+def trained_dir(tmp_path: Path) -> Path:
+    """A model directory as training leaves it: dialogue.json and generation_config.json."""
+    model = build_serving_model(tmp_path / "trained")
+    DialogueFacts(context_size=2).save(model)
+    generation = {"do_sample": False, "num_beams": 1, "max_new_tokens": 12, "repetition_penalty": 1.1}
+    (model / "generation_config.json").write_text(json.dumps(generation))
+    return model
+
+
+def test_the_model_directory_sets_context_size_and_generation_defaults(
+    clean_env: Path, trained_dir: Path
+) -> None:
+    from tests.model_server.test_api import recorded_prompts
+
+    settings = Settings(model_name_or_path=str(trained_dir), engine="transformers")
+    with serve(settings) as live, recorded_prompts(live) as prompts:
+        health = httpx.get(f"{live.url}/health").json()
+        context = [{"role": "user", "text": "раз"}, {"role": "bot", "text": "два"}]
+        response = httpx.post(f"{live.url}/answer", json={"query": "три", "context": context}, timeout=30)
+        engine = live.service.engine
+    assert response.status_code == 200
+    assert health["context_size"] == 2
+    # Two messages before the answer: the trained context size, not the format's 3.
+    assert prompts == ["@@ВТОРОЙ@@ два @@ПЕРВЫЙ@@ три @@ВТОРОЙ@@"]
+    assert isinstance(engine, TransformersEngine)
+    config = engine.generation_config
+    assert (config.do_sample, config.num_beams, config.max_new_tokens, config.repetition_penalty) == (
+        False,
+        1,
+        12,
+        1.1,
+    )
+
+
+def test_the_environment_overrides_the_trained_values_with_a_warning(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, trained_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CONTEXT_SIZE", "3")
+    monkeypatch.setenv("GEN_MAX_NEW_TOKENS", "20")
+    caplog.set_level(logging.WARNING, logger="model_server")
+    engine = load_engine(Settings(model_name_or_path=str(trained_dir), engine="transformers"))
+    assert (engine.context_size, engine.max_new_tokens) == (3, 20)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("CONTEXT_SIZE=3" in w and "trained with" in w and "2" in w for w in warnings), warnings
+    assert any("GEN_MAX_NEW_TOKENS=20" in w and "max_new_tokens=12" in w for w in warnings), warnings
+
+
+def test_a_base_model_without_dialogue_facts_gets_the_format_defaults(
+    clean_env: Path, serving_model_dir: Path
+) -> None:
+    engine = load_engine(
+        Settings(model_name_or_path=str(serving_model_dir), engine="transformers", generation=greedy())
+    )
+    assert engine.context_size == 3

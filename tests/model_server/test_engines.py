@@ -1,0 +1,150 @@
+"""Both engines through the real loading path: conversion, its cache, settings they cannot honour."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from model_server.engines import base
+from model_server.engines.base import GenerationRequest
+from model_server.engines.ctranslate2 import CTranslate2Engine
+from model_server.loading import load_engine
+from model_server.settings import GenerationSettings, Settings
+from tests.model_server.conftest import ENGINES, build_serving_model, greedy, serve
+from tests.support.net import free_port
+from tests.support.tiny_model import build_tiny_model
+
+
+def test_cpu_default_is_ctranslate2_int8_sampling_with_one_beam(serving_model_dir: Path) -> None:
+    # The model card's defaults: beam search with sampling, which CTranslate2 cannot do.
+    settings = Settings(model_name_or_path=str(serving_model_dir), generation=GenerationSettings())
+    with serve(settings) as live:
+        health = httpx.get(f"{live.url}/health").json()
+        answer = httpx.post(f"{live.url}/answer", json={"query": "привет"}, timeout=30)
+    assert answer.status_code == 200
+    if torch.cuda.is_available():
+        pytest.skip("auto picks transformers on CUDA")
+    assert (health["engine"], health["compute_type"]) == ("ctranslate2", "int8")
+    assert any("one beam" in note and "top_k=10" in note for note in health["notes"])
+    engine = live.service.engine
+    assert isinstance(engine, CTranslate2Engine)
+    assert engine.options["beam_size"] == 1 and engine.options["sampling_topk"] == 10
+
+
+def run_server(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GEN_")}
+    return subprocess.run(
+        [sys.executable, "-m", "model_server"],
+        env=clean | {"PORT": str(free_port()), "ENGINE": "ctranslate2"} | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"GEN_NUM_BEAMS": "3"}, "GEN_NUM_BEAMS=3"),
+        ({"GEN_DO_SAMPLE": "false", "GEN_MIN_P": "0.1"}, "GEN_MIN_P"),
+    ],
+)
+def test_an_explicit_setting_ctranslate2_cannot_honour_stops_the_start_with_one_line(
+    serving_model_dir: Path, env: dict[str, str], named: str
+) -> None:
+    result = run_server({"MODEL_NAME_OR_PATH": str(serving_model_dir)} | env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("model_server: ") and named in last and "CTranslate2" in last
+
+
+@pytest.fixture
+def counted_steps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Every token an engine hands to an answer's tracker."""
+    steps: list[int] = []
+    real = base.AnswerTracker.push
+
+    def push(self: base.AnswerTracker, token_id: int) -> bool:
+        steps.append(token_id)
+        return real(self, token_id)
+
+    monkeypatch.setattr(base.AnswerTracker, "push", push)
+    yield steps
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_generation_stops_at_the_speaker_tag_instead_of_running_every_step(
+    tiny_model_dir: Path, counted_steps: list[int], engine: str
+) -> None:
+    # The shared tiny model starts its answers with "@@": the next speaker's tag.
+    loaded = load_engine(
+        Settings(model_name_or_path=str(tiny_model_dir), engine=engine, generation=greedy(max_new_tokens=40))
+    )
+    prompts = [loaded.encode([], q) for q in ("привет, как дела?", "что делаешь?")]
+    answers = loaded.generate([GenerationRequest(p, 40) for p in prompts])
+    assert [a.text for a in answers] == ["", ""]
+    # Each row stopped after its first token or two; the batch did not run 40 steps.
+    assert len(counted_steps) <= 2 * 3, counted_steps
+
+
+def test_torch_threads_sets_torch_and_ctranslate2(serving_model_dir: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        loaded = load_engine(
+            Settings(model_name_or_path=str(serving_model_dir), engine="ctranslate2", torch_threads=1)
+        )
+        assert isinstance(loaded, CTranslate2Engine)
+        assert (torch.get_num_threads(), loaded.threads) == (1, 1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def conversions(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+
+
+def test_conversion_is_cached_by_content_and_compute_type_and_reused(
+    tmp_path: Path, conversion_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = build_serving_model(tmp_path / "model")
+    caplog.set_level(logging.INFO, logger="model_server")
+    settings = Settings(model_name_or_path=str(model), engine="ctranslate2", generation=greedy())
+    first = load_engine(settings)
+    ours = [name for name in conversions(conversion_cache) if name.startswith("model--")]
+    assert len(ours) == 1 and ours[0].endswith("--int8")
+    assert not [n for n in conversions(conversion_cache) if n.startswith(".")], "no half-written folder left"
+    assert any("converted" in r.getMessage() and " s: " in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    again = load_engine(settings)
+    assert any("reused" in r.getMessage() for r in caplog.records)
+    assert not any("converted" in r.getMessage() for r in caplog.records)
+    prompt = first.encode([], "привет")
+    assert first.generate([GenerationRequest(prompt, 20)]) == again.generate([GenerationRequest(prompt, 20)])
+
+    load_engine(settings.model_copy(update={"engine_compute_type": "float32"}))
+    build_serving_model(model, seed=11)  # retrained in place: new weights, new conversion
+    load_engine(settings)
+    ours = [name for name in conversions(conversion_cache) if name.startswith("model--")]
+    assert len(ours) == 3 and sum(name.endswith("--int8") for name in ours) == 2
+
+
+def test_convert_command_prepares_the_cache_ahead_of_time(tmp_path: Path) -> None:
+    model = build_tiny_model(tmp_path / "ahead")
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "model_server.convert", "--model", str(model), "--cache-dir", str(cache)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = Path(result.stdout.strip().splitlines()[-1])
+    assert out.parent == cache and (out / "model.bin").is_file() and out.name.endswith("--int8")
+    missing = subprocess.run([*command[:4], str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().startswith("model_server.convert: cannot convert")
