@@ -77,7 +77,7 @@ def _ask_hub(name: str, setting: str) -> str:
     except OfflineModeIsEnabled:
         return _cached_or_fail(name, setting, "the hub is off (offline mode) and the model is not cached")
     except Exception as error:  # noqa: BLE001 - any other failure of one metadata call: no usable hub
-        reason = _first_line(error)
+        reason = first_line(error)
         return _cached_or_fail(
             name,
             setting,
@@ -123,8 +123,9 @@ def _offline() -> bool:
 
 def loading_error(name: str, setting: str, error: BaseException) -> ModelSourceError:
     """A one-line error for a source that resolved but does not load (not a model, broken files)."""
-    return ModelSourceError(f"{setting}={name}: cannot load the model ({_first_line(error)})")
+    return ModelSourceError(f"{setting}={name}: cannot load the model ({first_line(error)})")
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """An error as one line for the user (libraries' messages run to several)."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -25,6 +25,8 @@ from typing import Any
 
 from ctranslate2.converters import TransformersConverter
 
+from dialogue.model_source import first_line
+
 log = logging.getLogger(__name__)
 
 # Weights above this size are keyed by size and modification time rather than read whole.
@@ -147,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = converted_model(args.model, pick_compute_type(args.compute_type, "cpu"), args.cache_dir)
     except Exception as exc:  # the converter raises OSError, ValueError, HF errors…
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"model_server.convert: cannot convert {args.model!r}: {reason}", file=sys.stderr)
+        print(f"model_server.convert: cannot convert {args.model!r}: {first_line(exc)}", file=sys.stderr)
         return 1
     print(path)
     return 0

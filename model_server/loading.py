@@ -12,7 +12,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
 from dialogue.format import TAG_PREFIX
-from dialogue.model_source import ModelSourceError, resolve_model_source
+from dialogue.model_source import ModelSourceError, first_line, resolve_model_source
 from model_server.engines.base import Engine, EngineSettingError
 from model_server.engines.transformers import TransformersEngine, load_transformers, pick_device, pick_dtype
 from model_server.model_defaults import serving_defaults
@@ -48,8 +48,7 @@ def load_engine(settings: Settings) -> Engine:
     except EngineSettingError as exc:
         raise ModelLoadError(str(exc)) from None
     except Exception as exc:  # transformers and the converter raise OSError, ValueError, HF errors…
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"cannot load model {source!r}: {reason}") from exc
+        raise ModelLoadError(f"cannot load model {source!r}: {first_line(exc)}") from exc
 
 
 def _load(settings: Settings, source: str) -> Engine:
