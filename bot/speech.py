@@ -116,6 +116,9 @@ class FasterWhisperRecognizer(_ThreadedRecognizer):
             language=self.language,
             beam_size=self.beam_size,
             condition_on_previous_text=False,
+            # Whisper invents text for silence and noise ("Продолжение следует…"); the VAD model
+            # that faster-whisper ships cuts those parts out before decoding.
+            vad_filter=True,
         )
         # Segments are generated lazily: the decoding happens in this loop, in this thread.
         return " ".join(segment.text.strip() for segment in segments)
