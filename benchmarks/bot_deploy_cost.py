@@ -52,7 +52,7 @@ async def burst(users: int, per_user: int, answer_s: float, deploy: bool) -> dic
                 sent_at = time.monotonic()
                 for i in range(per_user):
                     for chat in chats:
-                        api.queue(text_update(chat, f"сообщение {i} от {chat}"))
+                        api.queue(text_update(api, chat, f"сообщение {i} от {chat}"))
                 stop_s = 0.0
                 if deploy:
                     while len(model.queries) < users:  # every chat has a message in hand

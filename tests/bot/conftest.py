@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.db import create_engine, upgrade_database
 from bot.speech import FasterWhisperRecognizer
+from tests.bot.delivery_support import TOKEN, StubModelServer
+from tests.bot.fake_bot_api import FakeBotAPI
 from tests.support.speech import assemble_whisper_base, speech_ogg
 
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
@@ -85,3 +87,19 @@ def recognizer(whisper_model_dir: Path) -> Iterator[FasterWhisperRecognizer]:
     loaded = FasterWhisperRecognizer(str(whisper_model_dir), "ru", beam_size=1, max_seconds=60)
     yield loaded
     loaded.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """A fake Bot API on loopback for the bot processes of the delivery and failure tests."""
+    fake = await FakeBotAPI(TOKEN).start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def model() -> AsyncIterator[StubModelServer]:
+    """A stub model server whose answer times a test sets."""
+    stub = await StubModelServer().start()
+    yield stub
+    await stub.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import signal
 import subprocess
@@ -63,22 +62,9 @@ class StubModelServer:
         return web.json_response({"status": "ok", "context_size": CONTEXT_SIZE})
 
 
-_message_ids = itertools.count(1)
-_update_ids = itertools.count(500_000)
-
-
-def text_update(chat_id: int, text_: str, update_id: int | None = None) -> dict[str, Any]:
-    """A private-chat text message as Telegram sends it."""
-    return {
-        "update_id": next(_update_ids) if update_id is None else update_id,
-        "message": {
-            "message_id": next(_message_ids),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private", "first_name": "Тест"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "Тест", "language_code": "ru"},
-            "text": text_,
-        },
-    }
+def text_update(api: FakeBotAPI, chat_id: int, text_: str, update_id: int | None = None) -> dict[str, Any]:
+    """A private-chat text message as Telegram sends it (numbered by ``api``, not yet handed out)."""
+    return api.message_update(chat_id, {"text": text_}, update_id=update_id)
 
 
 def bot_env(api: FakeBotAPI, database: URL, model: StubModelServer, **extra: str) -> dict[str, str]:

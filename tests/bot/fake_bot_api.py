@@ -73,11 +73,20 @@ class FakeBotAPI:
 
     # --- what users do -------------------------------------------------------
 
-    def _push(
-        self, user_id: int, content: dict[str, Any], chat_id: int | None = None, reply_to: int | None = None
-    ) -> int:
-        """A user's message; in a group when ``chat_id`` is given, replying to message ``reply_to``."""
-        update_id = next(self._update_ids)
+    def message_update(
+        self,
+        user_id: int,
+        content: dict[str, Any],
+        chat_id: int | None = None,
+        reply_to: int | None = None,
+        update_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A user's message as an update, not yet handed out; in a group when ``chat_id`` is given.
+
+        Its message id comes from the same sequence as the bot's own messages, since
+        Telegram numbers both in one sequence per chat.
+        """
+        update_id = next(self._update_ids) if update_id is None else update_id
         chat_id = user_id if chat_id is None else chat_id
         message = {
             "message_id": next(self._message_ids),
@@ -90,9 +99,15 @@ class FakeBotAPI:
         if reply_to is not None:  # as Telegram does: the replied-to message, without its own reply
             message["reply_to_message"] = self.messages[chat_id, reply_to]
         self.pushed[update_id] = message
-        self._updates.append({"update_id": update_id, "message": message})
-        asyncio.get_running_loop().create_task(self._notify())
-        return update_id
+        return {"update_id": update_id, "message": message}
+
+    def _push(
+        self, user_id: int, content: dict[str, Any], chat_id: int | None = None, reply_to: int | None = None
+    ) -> int:
+        """A user's message, handed out by the next getUpdates."""
+        update = self.message_update(user_id, content, chat_id, reply_to)
+        self.queue(update)
+        return int(update["update_id"])
 
     def queue(self, update: dict[str, Any]) -> None:
         """An update exactly as given (a re-sent one, say), handed out by the next getUpdates."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from sqlalchemy.engine import URL
 from bot import texts
 from tests.bot.delivery_support import (
     CONTEXT_SIZE,
-    TOKEN,
     StubModelServer,
     bot_env,
     bot_process,
@@ -28,20 +27,6 @@ from tests.bot.fake_bot_api import FakeBotAPI
 from tests.bot.processes import start_module
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = await FakeBotAPI(TOKEN).start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[StubModelServer]:
-    stub = await StubModelServer().start()
-    yield stub
-    await stub.stop()
 
 
 @pytest.fixture
@@ -98,9 +83,9 @@ async def test_blocked_by_the_user_is_logged_once_and_not_retried(
     async with bot_process(bot_env(api, pg_database, model), log) as bot:
         await wait_ready(api, bot, log)
         api.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
-        api.queue(text_update(8001, "ты тут?"))
+        api.queue(text_update(api, 8001, "ты тут?"))
         await api.wait_for(lambda: any(c.failed for c in api.calls_of("sendMessage")))
-        api.queue(text_update(8002, "а я не блокировал"))
+        api.queue(text_update(api, 8002, "а я не блокировал"))
         await api.replies(8002, 0, 1)
         await asyncio.sleep(1.0)  # a retry or an apology would have gone out by now
         assert await terminate(bot) == 0
@@ -120,7 +105,7 @@ async def test_context_size_comes_from_the_model_server_unless_set(
     async with bot_process(env, log) as bot:
         await wait_ready(api, bot, log)
         for i in range(3):
-            api.queue(text_update(9001, f"сообщение {i}"))
+            api.queue(text_update(api, 9001, f"сообщение {i}"))
         await api.replies(9001, 0, 3)
         assert await terminate(bot) == 0
     # Three exchanges, six turns: more than the bot's own default of 3.
@@ -134,8 +119,8 @@ async def test_explicit_context_size_wins_with_a_warning(
     log = tmp_path / "bot.log"
     async with bot_process(bot_env(api, pg_database, model, CONTEXT_SIZE="2"), log) as bot:
         await wait_ready(api, bot, log)
-        api.queue(text_update(9101, "раз"))
-        api.queue(text_update(9101, "два"))
+        api.queue(text_update(api, 9101, "раз"))
+        api.queue(text_update(api, 9101, "два"))
         assert len(await api.replies(9101, 0, 2)) == 2
         assert await terminate(bot) == 0
     assert len((await stored_contexts(pg_database))[9101]) == 2

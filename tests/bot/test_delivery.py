@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,6 @@ from sqlalchemy.engine import URL
 
 from bot import texts
 from tests.bot.delivery_support import (
-    TOKEN,
     StubModelServer,
     bot_env,
     bot_process,
@@ -45,27 +43,13 @@ ERROR_REPLIES = {
 }
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    fake = await FakeBotAPI(TOKEN).start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def model() -> AsyncIterator[StubModelServer]:
-    stub = await StubModelServer().start()
-    yield stub
-    await stub.stop()
-
-
 def queue_burst(api: FakeBotAPI, users: list[int], per_user: int) -> dict[int, list[str]]:
     """Each user sends ``per_user`` texts, interleaved as they would arrive; the texts per user."""
     sent: dict[int, list[str]] = {user: [] for user in users}
     for i in range(per_user):
         for user in users:
             query = f"сообщение {i} от {user}"
-            api.queue(text_update(user, query))
+            api.queue(text_update(api, user, query))
             sent[user].append(query)
     return sent
 
@@ -138,7 +122,7 @@ async def test_resent_update_is_answered_and_stored_once(
 ) -> None:
     env = bot_env(api, pg_database, model)
     log = tmp_path / "bot.log"
-    update = text_update(4001, "привет\x00 мир")  # NUL: PostgreSQL would refuse it
+    update = text_update(api, 4001, "привет\x00 мир")  # NUL: PostgreSQL would refuse it
     async with bot_process(env, log) as bot:
         await wait_ready(api, bot, log)
         api.queue(update)
@@ -146,7 +130,7 @@ async def test_resent_update_is_answered_and_stored_once(
         await api.replies(4001, 0, 1)
         api.queue(update)  # re-sent later, as Telegram does when unconfirmed
         api.queue({**update, "update_id": update["update_id"] + 1})  # same message, new update id
-        api.queue(text_update(4001, "ещё"))
+        api.queue(text_update(api, 4001, "ещё"))
         await api.replies(4001, 1, 1)
         await asyncio.sleep(0.5)  # a second answer would have come by now
         assert await terminate(bot) == 0
@@ -162,9 +146,9 @@ async def test_answers_finishing_out_of_order_keep_the_chat_order(
     log = tmp_path / "bot.log"
     async with bot_process(env, log) as bot:
         await wait_ready(api, bot, log)
-        api.queue(text_update(5001, "долгий"))
-        api.queue(text_update(5001, "быстрый"))
-        api.queue(text_update(5002, "другой чат"))
+        api.queue(text_update(api, 5001, "долгий"))
+        api.queue(text_update(api, 5001, "быстрый"))
+        api.queue(text_update(api, 5002, "другой чат"))
         await api.replies(5001, 0, 2)
         assert await terminate(bot) == 0
     assert api.messages_to(5001) == answers(["долгий", "быстрый"])
@@ -210,7 +194,7 @@ async def test_two_webhook_replicas_share_the_chats(
         async with httpx.AsyncClient() as client:
             # Without the secret, or with a wrong one: 401, nothing processed.
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
-                response = await client.post(urls[0], json=text_update(6000, "чужой"), headers=headers)
+                response = await client.post(urls[0], json=text_update(api, 6000, "чужой"), headers=headers)
                 assert response.status_code == 401
             # Alternating replicas, first messages slow: order and once-only must hold anyway.
             sent: dict[int, list[str]] = {user: [] for user in range(6001, 6005)}
@@ -220,7 +204,7 @@ async def test_two_webhook_replicas_share_the_chats(
                     query = f"вебхук {i} от {user}"
                     model.delays[query] = 0.8 if i == 0 else 0.05
                     good = {"X-Telegram-Bot-Api-Secret-Token": secret}
-                    update = text_update(user, query)
+                    update = text_update(api, user, query)
                     response = await client.post(urls[n % 2], json=update, headers=good)
                     assert response.status_code == 200
                     if i == 1:  # Telegram re-sends one to the other replica
@@ -257,20 +241,20 @@ async def test_frozen_database_gets_a_timely_apology_and_recovers_without_restar
         env = bot_env(api, url, model, DB_TIMEOUT_S=str(timeout_s))
         async with bot_process(env, log) as bot:
             await wait_ready(api, bot, log)
-            api.queue(text_update(7001, "до"))
+            api.queue(text_update(api, 7001, "до"))
             assert await api.replies(7001, 0, 1) == answers(["до"])
             # Its exchange is stored after the reply: freezing meanwhile would test the context
             # store's retry of a write that the frozen server still holds (groups' idempotent append).
             assert await eventually(lambda: _stored(url, 7001, ["до"]))
 
             server.freeze()
-            api.queue(text_update(7001, "во время"))
+            api.queue(text_update(api, 7001, "во время"))
             asked = time.monotonic()
             assert await api.replies(7001, 1, 1, timeout=4 * timeout_s) == [texts.DATABASE_UNAVAILABLE]
             assert time.monotonic() - asked < 2 * timeout_s + 1.0
 
             server.thaw()
-            api.queue(text_update(7001, "после"))
+            api.queue(text_update(api, 7001, "после"))
             # The frozen-time message was kept (not confirmed to Telegram) and is answered too, in order.
             assert await api.replies(7001, 2, 2, timeout=20) == answers(["во время", "после"])
             assert bot.poll() is None

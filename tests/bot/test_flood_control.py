@@ -18,9 +18,13 @@ from bot.db import create_engine, upgrade_database
 from bot.delivery import Delivery
 from bot.inbox import Inbox
 from bot.settings import Settings
-from tests.bot.delivery_support import text_update
+from tests.bot.delivery_support import TOKEN, text_update
+from tests.bot.fake_bot_api import FakeBotAPI
 from tests.bot.fake_model import FakeModelServer
 from tests.bot.mocked_bot import MockedBot
+
+# Numbers the test messages as Telegram would; never started, no bot talks to it here.
+TELEGRAM = FakeBotAPI(TOKEN)
 
 
 @dataclass
@@ -72,9 +76,9 @@ async def settle(replicas: list[Replica], chat_id: int, count: int) -> list[str]
 async def test_the_limit_holds_across_replicas_and_warns_once(replicas: list[Replica]) -> None:
     # Five messages within the window, taken in turn by the two replicas.
     for i in range(5):
-        await replicas[i % 2].delivery.accept([text_update(11, f"сообщение {i}")])
+        await replicas[i % 2].delivery.accept([text_update(TELEGRAM, 11, f"сообщение {i}")])
     got = await settle(replicas, 11, 3)
     assert sorted(got) == sorted(["ответ на: сообщение 0", "ответ на: сообщение 1", texts.TOO_MANY_MESSAGES])
     # Another user is not affected.
-    await replicas[1].delivery.accept([text_update(12, "привет")])
+    await replicas[1].delivery.accept([text_update(TELEGRAM, 12, "привет")])
     assert await settle(replicas, 12, 1) == ["ответ на: привет"]

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import create_engine
 from bot.inbox import Inbox, entry_of, forget_sender
-from tests.bot.delivery_support import text_update
+from tests.bot.delivery_support import TOKEN, text_update
+from tests.bot.fake_bot_api import FakeBotAPI
+
+# Numbers the test messages as Telegram would; never started, no bot talks to it here.
+TELEGRAM = FakeBotAPI(TOKEN)
 
 
 async def payloads(inbox: Inbox, chat_id: int) -> list[dict[str, Any]]:
@@ -25,8 +29,8 @@ async def payloads(inbox: Inbox, chat_id: int) -> list[dict[str, Any]]:
 
 async def test_duplicates_are_dropped_and_order_is_arrival(migrated_engine: AsyncEngine) -> None:
     inbox = Inbox(migrated_engine, timeout_s=5)
-    first, second = text_update(1, "раз"), text_update(1, "два")
-    other_chat = text_update(2, "другой")
+    first, second = text_update(TELEGRAM, 1, "раз"), text_update(TELEGRAM, 1, "два")
+    other_chat = text_update(TELEGRAM, 2, "другой")
     resent_as_new = {**first, "update_id": first["update_id"] + 100}  # same message, new update id
     new = await inbox.add([entry_of(u) for u in (first, first, other_chat, second)])
     assert new == {first["update_id"], second["update_id"], other_chat["update_id"]}
@@ -42,7 +46,7 @@ async def test_duplicates_are_dropped_and_order_is_arrival(migrated_engine: Asyn
 
 async def test_control_characters_never_reach_the_table(migrated_engine: AsyncEngine) -> None:
     inbox = Inbox(migrated_engine, timeout_s=5)
-    update = text_update(3, "при\x00вет\x07\nмир\t!")
+    update = text_update(TELEGRAM, 3, "при\x00вет\x07\nмир\t!")
     await inbox.add([entry_of(update)])
     [stored] = await payloads(inbox, 3)
     assert stored["message"]["text"] == "привет\nмир\t!"
@@ -51,7 +55,7 @@ async def test_control_characters_never_reach_the_table(migrated_engine: AsyncEn
 
 async def test_forget_sender_deletes_only_their_rows(migrated_engine: AsyncEngine) -> None:
     inbox = Inbox(migrated_engine, timeout_s=5)
-    await inbox.add([entry_of(text_update(chat, "x")) for chat in (4, 4, 5)])
+    await inbox.add([entry_of(text_update(TELEGRAM, chat, "x")) for chat in (4, 4, 5)])
     async with migrated_engine.begin() as connection:
         assert await forget_sender(connection, 4) == 2
     async with migrated_engine.connect() as connection:
@@ -62,7 +66,9 @@ async def test_forget_sender_deletes_only_their_rows(migrated_engine: AsyncEngin
 
 async def test_old_done_rows_are_purged_waiting_ones_kept(migrated_engine: AsyncEngine) -> None:
     inbox = Inbox(migrated_engine, timeout_s=5)
-    await inbox.add([entry_of(text_update(6, "готово")), entry_of(text_update(7, "ждёт"))])
+    await inbox.add(
+        [entry_of(text_update(TELEGRAM, 6, "готово")), entry_of(text_update(TELEGRAM, 7, "ждёт"))]
+    )
     await payloads(inbox, 6)
     assert await inbox.purge(age_s=3600) == 0  # done just now: kept
     assert await inbox.purge(age_s=-3600) == 1  # "older than an hour in the future": the done one
