@@ -14,12 +14,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from bisect import bisect_right
+from functools import cache
 from itertools import accumulate
-from typing import Any
-
-import tldextract
+from typing import TYPE_CHECKING, Any
 
 from finetuning.prepare.names import NAME
+
+if TYPE_CHECKING:
+    import tldextract
 
 MENTION = "[MENTION]"
 EMAIL = "[EMAIL]"
@@ -29,9 +31,6 @@ CARD = "[CARD]"
 IP = "[IP]"
 PLACEHOLDERS = (NAME, MENTION, EMAIL, PHONE, URL, CARD, IP)
 
-# The public suffix list as tldextract ships it; an empty URL list means it
-# never fetches a newer one (data preparation runs offline) and keeps no cache.
-_SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 # A URL runs to the next space, less the punctuation that ends a sentence.
 _URL_TAIL = r"\S*[^\s.,;:!?)\]}»\"'…]"
 _SCHEME_URL = rf"(?:https?://|ftp://|www\.){_URL_TAIL}"
@@ -137,8 +136,22 @@ def _ip(match: re.Match[str]) -> str:
     return IP
 
 
+@cache
+def _public_suffixes() -> tldextract.TLDExtract:
+    """The public suffix list as tldextract ships it.
+
+    An empty URL list means it never fetches a newer one (data preparation
+    runs offline) and keeps no cache. Imported on first use: its imports
+    (requests) take 70 ms, which the process that parses pays, not the one
+    that starts first and waits.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
 def _domain(match: re.Match[str]) -> str:
-    parts = _SUFFIXES.extract_str(match[1])
+    parts = _public_suffixes().extract_str(match[1])
     return URL if parts.suffix and parts.domain else match[0]
 
 

@@ -3,8 +3,11 @@
 Two shapes are read: a single chat (``{"name", "type", "id", "messages": [...]}``)
 and a full-account export (``{"chats": {"list": [chat, ...]}}``, plus
 ``left_chats``). Messages are parsed one by one with ijson, so memory does not
-grow with the file. Bad input raises :class:`ExportError` naming the file and,
-for broken JSON, the position of the error.
+grow with the file: a chat export in Telegram Desktop's own layout a block
+at a time (layout.py), anything else with ijson. Either way a message comes
+as a :class:`Message` (None for an element that is not an object). Bad input
+raises :class:`ExportError` naming the file and, for broken JSON, the
+position of the error.
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson
+
+from finetuning.prepare.layout import Message, as_message, laid_out_messages
 
 # The pure-Python backend works but is about 20 times slower.
 FAST_BACKENDS = ("yajl2_c",)
@@ -39,7 +46,7 @@ class Chat:
     title: str
     # The export's chat type: "private_supergroup", "public_channel", "personal_chat", ...
     kind: str
-    messages: Iterator[Any]
+    messages: Iterator[Message | None]
 
 
 class _Reader:
@@ -88,19 +95,31 @@ def read_chats(path: Path, on_bytes: Callable[[int], object] | None = None) -> I
         reader = _Reader(raw)
         try:
             shape, header = _detect_shape(path, ijson.parse(reader))
-            raw.seek(0)
-            reader = _Reader(raw, on_bytes)
             if shape == "chat":
-                messages = ijson.items(reader, "messages.item")
-                yield Chat(_title(header), _kind(header), _guarded(path, reader, messages))
+                messages = laid_out_messages(raw, on_bytes, partial(_parsed_messages, path, raw))
+                if messages is None:
+                    messages = _parsed_messages(path, raw, 0, on_bytes)
+                yield Chat(_title(header), _kind(header), messages)
             else:
+                raw.seek(0)
+                reader = _Reader(raw, on_bytes)
                 for chat in _account_chats(ijson.parse(reader)):
                     yield Chat(chat.title, chat.kind, _guarded(path, reader, chat.messages))
         except (ijson.JSONError, UnicodeDecodeError) as e:
             raise ExportError(path, _describe_json_error(path, reader.position, e)) from None
 
 
-def _guarded(path: Path, reader: _Reader, messages: Iterator[Any]) -> Iterator[Any]:
+def _parsed_messages(
+    path: Path, raw: BinaryIO, skip: int, on_bytes: Callable[[int], object] | None = None
+) -> Iterator[Message | None]:
+    """A chat export's messages after the first ``skip``, parsed by ijson from the start."""
+    raw.seek(0)
+    reader = _Reader(raw, on_bytes)
+    messages = map(as_message, ijson.items(reader, "messages.item"))
+    return _guarded(path, reader, islice(messages, skip, None))
+
+
+def _guarded(path: Path, reader: _Reader, messages: Iterator[Message | None]) -> Iterator[Message | None]:
     """``messages``, with parse errors turned into an ExportError that says where."""
     try:
         yield from messages
@@ -137,7 +156,7 @@ def _account_chats(events: Iterator[tuple[str, str, Any]]) -> Iterator[Chat]:
             # Messages are built by ijson's C builder from events routed here,
             # so that the chat boundaries stay visible.
             messages = ijson.items(_array_events(events, prefix), prefix + ".item")
-            yield Chat(_title(header), _kind(header), messages)
+            yield Chat(_title(header), _kind(header), map(as_message, messages))
             for _ in messages:  # whatever the consumer left
                 pass
         elif event in _SCALARS and "." in prefix:

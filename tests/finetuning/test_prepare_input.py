@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,58 @@ def test_option_values_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
             main(["--tg-history-path", "a.json", "--output-path", "o.csv", *bad])
         assert exit_info.value.code == 2
         assert bad[0] in capsys.readouterr().err
+
+
+def _talk() -> dict[str, Any]:
+    """A chat with what the block decoder must get right: replies, a forward from a hidden
+    account ("forwarded_from": null), elements that are not objects, formatted text."""
+    messages: list[Any] = []
+    for i in range(1, 61):
+        who = ("anna", "boris", "vera")[i % 3]
+        messages.append(msg(i, who, f"Реплика {i}", reply_to=i - 2 if i % 4 == 0 else None))
+        if i % 10 == 0:
+            messages.append(msg(1000 + i, "gleb", "Переслано", forwarded_from=None))
+        if i % 15 == 0:
+            messages.append(i)  # not an object
+    messages.append(msg(61, "gleb", [{"type": "bold", "text": "жирный"}, " и обычный"]))
+    return chat(messages)
+
+
+@pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
+def test_the_files_layout_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """Telegram's own layout is decoded in blocks cut between messages (layout.py); any other
+    layout, or one that only starts like Telegram's, must give the same rows and counts."""
+    from finetuning.prepare import layout
+
+    # Many blocks, some without a seam.
+    monkeypatch.setattr(layout, "_HEAD_BYTES", 400)
+    monkeypatch.setattr(layout, "_BLOCK_BYTES", 300)
+    data = _talk()
+    telegram = write_json(tmp_path / "telegram.json", data)
+    compact = tmp_path / "compact.json"
+    compact.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    # Telegram's start, then a message whose formatted text puts the seam
+    # between messages ("\n  },\n  {") inside it: a block cut there does not
+    # decode, and ijson takes over after the messages already read.
+    seam_inside = tmp_path / "seam_inside.json"
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    formatted = '"text": [\n    {\n     "type": "bold",\n     "text": "жирный"\n    },'
+    assert formatted in text
+    seam_inside.write_text(
+        text.replace(
+            formatted,
+            '"text": [\n  {"type": "bold", "text": "жирный"\n  },\n  {"type": "plain", "text": ""},',
+        ),
+        encoding="utf-8",
+    )
+    results = [
+        prepare(tmp_path, path, args=(mode,), name=f"{path.stem}.csv")
+        for path in (telegram, compact, seam_inside)
+    ]
+    for _, summary in results:
+        del summary["output"], summary["inputs"]
+    assert results[0] == results[1] == results[2]
+    rows, summary = results[0]
+    assert summary["dropped"]["forwarded"] == 6 and summary["dropped"]["invalid"] == 4
+    assert ["жирный и обычный"] in [row[-1:] for row in as_lists(rows)]
+    assert len(rows) > 30
