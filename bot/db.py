@@ -30,6 +30,11 @@ ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
+# The advisory lock of migrations, in PostgreSQL's two-key form ("bot", "mig"):
+# the inbox locks chats by the one-key form, a separate space of keys.
+MIGRATION_LOCK = (0x626F74, 0x6D6967)
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database did not answer within the configured retries."""
 
@@ -76,8 +81,19 @@ def _downgrade(connection: Connection, revision: str) -> None:
 
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply the alembic migrations up to ``revision`` (idempotent)."""
+    """Apply the alembic migrations up to ``revision`` (idempotent).
+
+    Every replica migrates at start-up. On PostgreSQL they take turns under a
+    transaction-level advisory lock (released at commit, or with a crashed
+    replica's connection): on a fresh database they raced to create the same
+    tables, and the losers crashed.
+    """
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            key1, key2 = MIGRATION_LOCK
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key1, :key2)"), {"key1": key1, "key2": key2}
+            )
         await connection.run_sync(_upgrade, revision)
 
 

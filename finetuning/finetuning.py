@@ -215,5 +215,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     return {**metrics, **eval_metrics}
 
 
+def _leave_process_group() -> None:
+    """Under torchrun, leave the process group before the interpreter exits.
+
+    PyTorch asks for this; left to teardown, a DDP worker once died with
+    "terminate called without an active exception" (exit -6) after the model
+    was saved, and torchrun failed the whole run.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 if __name__ == "__main__":
-    sys.exit(run_command("finetuning", main, None))
+    try:
+        code = run_command("finetuning", main, None)
+    finally:
+        _leave_process_group()
+    sys.exit(code)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -41,6 +42,20 @@ async def test_upgrade_downgrade_upgrade(database_url: URL) -> None:
         assert "user_context" in await tables(engine)
     finally:
         await engine.dispose()
+
+
+async def test_replicas_that_start_together_on_an_empty_database_all_migrate(pg_database: URL) -> None:
+    """Every replica migrates at start-up; on a fresh database they race to
+    create alembic_version and the first tables, and a loser crashed."""
+    engines = [create_engine(pg_database) for _ in range(4)]
+    try:
+        await asyncio.gather(*(upgrade_database(engine) for engine in engines))
+        async with engines[0].connect() as connection:
+            versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+        assert versions == [(ScriptDirectory.from_config(alembic_config()).get_current_head(),)]
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 async def test_postgres_column_is_jsonb(pg_database: URL) -> None:
