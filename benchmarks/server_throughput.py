@@ -3,13 +3,16 @@
     python -m benchmarks.server_throughput --engine transformers --engine ctranslate2
     python -m benchmarks.server_throughput --engine transformers --engine ctranslate2:float32 --rounds 3
     python -m benchmarks.server_throughput --small --rounds 1     # a quick dry run of the script
+    python -m benchmarks.server_throughput --context 3            # each query after 3 messages
 
 A random-weight GPT-2 of ruDialoGPT-medium's shape (24 layers, 1024 wide, 16
 heads, vocab 50261; the tokenizer is the tests' small one, so the embedding has
 more rows than the tokenizer has tokens) answers with settings both engines
 honour: greedy, and the model card's sampling with one beam. Tokens that hold
 "@" and EOS get zero embeddings, so no answer stops early: every request is
-``--new-tokens`` tokens on every path.
+``--new-tokens`` tokens on every path. By default a request is its query alone;
+``--context N`` puts the last N messages of a short chat before it, as the bot
+does (how fast an engine reads a prompt shows there).
 
 Each engine runs as a real ``python -m model_server`` process (its peak RSS is
 its own), and the engines take turns round by round, so load from other
@@ -54,6 +57,16 @@ MODES: dict[str, dict[str, Any]] = {
     | {"num_beams": 1},
 }
 DEFAULT_COMPUTE = {"transformers": "float32", "ctranslate2": "int8"}
+# The bot spoke last, so a query is a turn of its own.
+CHAT = [
+    {"role": "bot", "text": "вчера был на встрече в офисе, обсуждали новый проект"},
+    {"role": "user", "text": "и как, много народу пришло?"},
+    {"role": "bot", "text": "человек десять, Олег опять опоздал на полчаса"},
+]
+
+
+def chat(messages: int) -> list[dict[str, str]]:
+    return CHAT[len(CHAT) - messages :]
 
 
 def build_model(out_dir: Path, small: bool) -> None:
@@ -77,8 +90,15 @@ class Bare:
     """One engine's own batched call in this process, with the server's settings and prompts."""
 
     def __init__(
-        self, engine: str, compute_type: str, model_dir: Path, mode: dict[str, Any], new_tokens: int
+        self,
+        engine: str,
+        compute_type: str,
+        model_dir: Path,
+        mode: dict[str, Any],
+        new_tokens: int,
+        context: list[dict[str, str]],
     ):
+        from dialogue.format import Turn
         from model_server.loading import load_engine
         from model_server.settings import GenerationSettings, Settings
 
@@ -88,6 +108,7 @@ class Bare:
         )
         self.engine: Any = load_engine(settings.model_copy(update={"generation": gen}))
         self.mode, self.new_tokens, self.kind = mode, new_tokens, engine
+        self.context = [Turn(t["role"], t["text"]) for t in context]  # type: ignore[arg-type]
         if engine == "transformers":  # the bare call: no stop strings (no answer stops early anyway)
             self.config = self.engine.generation_config
             self.config.stop_strings = self.config.max_time = None
@@ -95,7 +116,7 @@ class Bare:
     def seconds(self, queries: list[str]) -> float:
         import torch
 
-        prompts = [self.engine.encode([], q) for q in queries]
+        prompts = [self.engine.encode(self.context, q) for q in queries]
         started = time.perf_counter()
         if self.kind == "transformers":
             width = max(len(p) for p in prompts)
@@ -108,36 +129,35 @@ class Bare:
                 )
             assert out.shape[1] - width == self.new_tokens
         else:
-            options = dict(self.engine.options)
-            whole = options["repetition_penalty"] != 1 or options["no_repeat_ngram_size"] > 0
             tokens = [self.engine.tokenizer.convert_ids_to_tokens(p) for p in prompts]
-            skip = max(len(p) for p in prompts) - 1 if whole else 0
             results = self.engine.generator.generate_batch(
-                tokens, max_length=skip + self.new_tokens, include_prompt_in_result=whole, **options
+                tokens, max_length=self.new_tokens, include_prompt_in_result=False, **self.engine.options
             )
             assert len(results[0].sequences_ids[0]) >= self.new_tokens
         return time.perf_counter() - started
 
 
-async def concurrent_seconds(client: httpx.AsyncClient, queries: list[str]) -> float:
+async def concurrent_seconds(client: httpx.AsyncClient, queries: list[str], context: list[dict]) -> float:
     """Wall time until every query, each sent by its own client at once, is answered."""
 
     async def ask(query: str) -> None:
-        (await client.post("/answer", json={"query": query, "context": []})).raise_for_status()
+        (await client.post("/answer", json={"query": query, "context": context})).raise_for_status()
 
     started = time.perf_counter()
     await asyncio.gather(*(ask(q) for q in queries))
     return time.perf_counter() - started
 
 
-async def poisson_latencies(client: httpx.AsyncClient, rate: float, count: int, seed: int) -> list[float]:
+async def poisson_latencies(
+    client: httpx.AsyncClient, rate: float, count: int, seed: int, context: list[dict]
+) -> list[float]:
     """Requests arriving as a Poisson process of ``rate`` per second; each one's latency."""
     rng = random.Random(seed)
     latencies: list[float] = []
 
     async def ask(query: str) -> None:
         started = time.perf_counter()
-        (await client.post("/answer", json={"query": query, "context": []})).raise_for_status()
+        (await client.post("/answer", json={"query": query, "context": context})).raise_for_status()
         latencies.append(time.perf_counter() - started)
 
     tasks = []
@@ -153,6 +173,7 @@ async def measure(
 ) -> dict[str, dict[str, list[float]]]:
     """Seconds per call of each path of each engine; engines and paths take turns every round."""
     batch = QUERIES[: args.clients]
+    context = chat(args.context)
     times = {name: {"server1": [], "server_n": [], "bare_n": []} for name in servers}
     clients = {name: httpx.AsyncClient(base_url=s.url, timeout=900) for name, s in servers.items()}
     # Warm-up, a full batch on each path: a fresh process's first batch of a new
@@ -160,13 +181,13 @@ async def measure(
     # against the server, started just before. It also opens the connections.
     for name in servers:
         bares[name].seconds(batch)
-        await concurrent_seconds(clients[name], batch)
+        await concurrent_seconds(clients[name], batch, context)
     for round_ in range(args.rounds):
         for name in servers:
             for i in range(args.repeat):
                 query = [batch[(round_ * args.repeat + i) % len(batch)]]
-                times[name]["server1"].append(await concurrent_seconds(clients[name], query))
-            times[name]["server_n"].append(await concurrent_seconds(clients[name], batch))
+                times[name]["server1"].append(await concurrent_seconds(clients[name], query, context))
+            times[name]["server_n"].append(await concurrent_seconds(clients[name], batch, context))
             times[name]["bare_n"].append(bares[name].seconds(batch))
     for client in clients.values():
         await client.aclose()
@@ -192,7 +213,8 @@ async def poisson(servers: dict[str, ModelServer], capacity: dict[str, float], a
     out = {}
     for name, server in servers.items():
         async with httpx.AsyncClient(base_url=server.url, timeout=900) as client:
-            out[name] = await poisson_latencies(client, 0.7 * capacity[name], args.poisson_requests, seed=1)
+            rate = 0.7 * capacity[name]
+            out[name] = await poisson_latencies(client, rate, args.poisson_requests, 1, chat(args.context))
     return out
 
 
@@ -224,6 +246,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement")
     parser.add_argument("--repeat", type=int, default=1, help="single requests per engine and round")
     parser.add_argument("--poisson-requests", type=int, default=16, help="0: no Poisson run")
+    parser.add_argument(
+        "--context", type=int, default=0, choices=range(len(CHAT) + 1), help="messages before a query"
+    )
     parser.add_argument("--small", action="store_true", help="a 2-layer model, to check the script")
     args = parser.parse_args()
     engines = {}
@@ -250,8 +275,16 @@ def main() -> None:
             servers = {k: ModelServer(model_dir, e, c, env, args.clients) for k, (e, c) in engines.items()}
             try:
                 bares = {
-                    k: Bare(e, c, model_dir, MODES[mode], args.new_tokens) for k, (e, c) in engines.items()
+                    k: Bare(e, c, model_dir, MODES[mode], args.new_tokens, chat(args.context))
+                    for k, (e, c) in engines.items()
                 }
+                lengths = [
+                    len(bare.engine.encode(bare.context, q)) for bare in bares.values() for q in QUERIES
+                ]
+                print(
+                    f"\n{mode}: prompts of {min(lengths)}-{max(lengths)} tokens, "
+                    f"{args.context} messages before the query"
+                )
                 times = asyncio.run(measure(servers, bares, args))
                 rss = {k: rss_mib(s.pid) for k, s in servers.items()}
                 capacity = print_tables(mode, times, rss, args)

@@ -4,6 +4,15 @@
 cannot sample inside a beam search, which the model card's defaults ask for:
 without an explicit ``GEN_NUM_BEAMS`` it samples with one beam and says so; an
 explicit setting it cannot honour stops the start-up with one line.
+
+Prompts are read in one pass, so ``repetition_penalty`` and
+``no_repeat_ngram_size`` count the answer's tokens: CTranslate2 counts the
+tokens of its decoding loop only. Stepping a prompt through that loop so that
+its tokens count too, as ``model.generate`` does, made a 3-message prompt 4x
+slower, slower than transformers itself. In a batch, prompts are read together
+as far as the shortest one goes, and a longer one's remaining tokens step
+through the loop and count: a sampled answer may count a few of its own
+prompt's last tokens. Deterministic decoding is split by prompt length instead.
 """
 
 from __future__ import annotations
@@ -134,31 +143,43 @@ class CTranslate2Engine(PromptEncoder):
         return options
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Answer]:
-        """One ``generate_batch`` call for requests that share their sampling overrides."""
+        """``generate_batch`` for requests that share their sampling overrides.
+
+        One call, except for deterministic decoding with penalties: there prompts
+        of different lengths go in separate calls, so that an answer never
+        depends on the other prompts of its batch.
+        """
         options = self._options(requests[0].overrides)
+        penalised = options["repetition_penalty"] != 1 or options["no_repeat_ngram_size"] > 0
+        if not (penalised and options["sampling_topk"] == 1):
+            return self._generate(requests, options)
+        by_length: dict[int, list[int]] = {}
+        for row, request in enumerate(requests):
+            by_length.setdefault(len(request.prompt), []).append(row)
+        answers: list[Answer] = [Answer("")] * len(requests)
+        for rows in by_length.values():
+            for row, answer in zip(rows, self._generate([requests[r] for r in rows], options), strict=True):
+                answers[row] = answer
+        return answers
+
+    def _generate(self, requests: Sequence[GenerationRequest], options: dict[str, Any]) -> list[Answer]:
+        options = dict(options)
         trackers = [AnswerTracker(self.tokenizer, r, self.stop) for r in requests]
-        # transformers counts the prompt's tokens for the repetition penalty and the n-gram
-        # ban; CTranslate2 does so only when the prompt passes through its decoding loop.
-        whole = options["repetition_penalty"] != 1 or options["no_repeat_ngram_size"] > 0
-        # A prompt of n tokens takes n - 1 steps of that loop; new tokens come after them.
-        skip = [len(r.prompt) - 1 if whole else 0 for r in requests]
         if options["beam_size"] == 1:
             # Returning True stops that row: the batch ends once every row reached its end.
             def step(result: Any) -> bool:
-                if result.step < skip[result.batch_id]:
-                    return False
                 return trackers[result.batch_id].push(result.token_id)
 
             options["callback"] = step
         results = self.generator.generate_batch(
             [self.tokenizer.convert_ids_to_tokens(r.prompt) for r in requests],
-            max_length=max(s + r.max_new_tokens for s, r in zip(skip, requests, strict=True)),
-            include_prompt_in_result=whole,
+            max_length=max(r.max_new_tokens for r in requests),
+            include_prompt_in_result=False,
             **options,
         )
-        for row, (tracker, result) in enumerate(zip(trackers, results, strict=True)):
+        for tracker, result in zip(trackers, results, strict=True):
             if options["beam_size"] > 1:
-                for token in result.sequences_ids[0][skip[row] + 1 if whole else 0 :]:
+                for token in result.sequences_ids[0]:
                     if tracker.push(token):
                         break
             tracker.finish("length")

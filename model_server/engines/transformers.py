@@ -1,4 +1,9 @@
-"""The transformers engine: ``model.generate`` on left-padded batches, on CPU or CUDA."""
+"""The transformers engine: ``model.generate`` on left-padded batches, on CPU or CUDA.
+
+``repetition_penalty`` and ``no_repeat_ngram_size`` count the answer's own
+tokens, not the prompt's, as CTranslate2 does when it reads the prompt in one
+pass (see ``model_server.engines.ctranslate2``): one contract for both engines.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     GenerationConfig,
+    LogitsProcessorList,
+    NoRepeatNGramLogitsProcessor,
     PreTrainedTokenizerBase,
+    RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -63,6 +71,30 @@ class _RowsDone(StoppingCriteria):
         last = input_ids[:, -1].tolist()
         done = [tracker.push(int(token)) for tracker, token in zip(self._trackers, last, strict=True)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
+
+
+class _AnswerNgrams(NoRepeatNGramLogitsProcessor):
+    """The n-gram ban over the new tokens only: the first ``width`` columns are the prompt."""
+
+    def __init__(self, ngram_size: int, width: int) -> None:
+        super().__init__(ngram_size)
+        self._width = width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return super().__call__(input_ids[:, self._width :], scores)
+
+
+def answer_penalties(config: GenerationConfig, width: int) -> LogitsProcessorList:
+    """The config's penalties moved into processors that skip a prompt of ``width`` columns."""
+    processors = LogitsProcessorList()
+    if config.repetition_penalty not in (None, 1.0):
+        penalty = float(config.repetition_penalty)
+        processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=width))
+        config.repetition_penalty = 1.0
+    if config.no_repeat_ngram_size:
+        processors.append(_AnswerNgrams(int(config.no_repeat_ngram_size), width))
+        config.no_repeat_ngram_size = 0
+    return processors
 
 
 class TransformersEngine(PromptEncoder):
@@ -118,7 +150,7 @@ class TransformersEngine(PromptEncoder):
         for row, request in enumerate(requests):
             input_ids[row, width - len(request.prompt) :] = torch.tensor(request.prompt, dtype=torch.long)
             attention_mask[row, width - len(request.prompt) :] = 1
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"logits_processor": answer_penalties(config, width)}
         if config.num_beams == 1:
             # Rows are the requests: their trackers stop them one by one and stream their text.
             config.stop_strings = None

@@ -31,7 +31,7 @@ from dialogue.format import CONTEXT_SIZE
 from tests.bot.fake_bot_api import FakeBotAPI
 from tests.deploy.support import READY_TIMEOUT_S, expected_answer
 
-Q1, Q2 = "привет, как дела?", "а что ты делаешь вечером?"
+Q1, Q2 = "как прошёл день?", "расскажи анекдот"
 
 
 def stored_context(workdir: Path) -> list[dict[str, str]] | None:
