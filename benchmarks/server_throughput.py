@@ -223,7 +223,10 @@ def print_tables(mode: str, times: dict, rss: dict[str, float], args: argparse.N
     one = {k: 1 / statistics.median(v["server1"]) for k, v in times.items()}
     many = {k: n / statistics.median(v["server_n"]) for k, v in times.items()}
     bare = {k: n / statistics.median(v["bare_n"]) for k, v in times.items()}
-    print(f"\n{mode}: requests/s, medians of {args.rounds} interleaved rounds, {args.new_tokens} new tokens")
+    print(
+        f"\n{mode}: requests/s, medians of {args.rounds} interleaved rounds "
+        f"({args.repeat} single requests each), {args.new_tokens} new tokens"
+    )
     print(f"{'engine':<26} {'1 client':>9} {f'{n} clients':>11} {f'bare {n}':>8} {'srv/bare':>9} "
           f"{'x1 vs base':>10} {f'x{n} vs base':>11} {'peak RSS':>10} {'RSS x':>6}")  # fmt: skip
     for k in times:
@@ -244,7 +247,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every measurement")
-    parser.add_argument("--repeat", type=int, default=1, help="single requests per engine and round")
+    parser.add_argument("--repeat", type=int, default=3, help="single requests per engine and round")
     parser.add_argument("--poisson-requests", type=int, default=16, help="0: no Poisson run")
     parser.add_argument(
         "--context", type=int, default=0, choices=range(len(CHAT) + 1), help="messages before a query"

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from model_server.engines import base
-from model_server.engines.base import GenerationRequest
+from model_server.engines.base import GenerationRequest, SamplingOverrides
 from model_server.engines.ctranslate2 import CTranslate2Engine
 from model_server.loading import load_engine
 from model_server.settings import GenerationSettings, Settings
@@ -94,6 +94,44 @@ def test_generation_stops_at_the_speaker_tag_instead_of_running_every_step(
     assert [a.text for a in answers] == ["", ""]
     # Each row stopped after its first token or two; the batch did not run 40 steps.
     assert len(counted_steps) <= 2 * 3, counted_steps
+
+
+def test_ctranslate2_batches_prompts_of_any_length_unless_that_would_change_an_answer(
+    serving_model_dir: Path,
+) -> None:
+    """Sampled rows share one call; greedy rows with the penalties go by prompt length.
+
+    Read together, a longer prompt's tokens past the shortest one's count for
+    the penalties, which would make a greedy answer depend on its batch.
+    """
+    engine = load_engine(
+        Settings(
+            model_name_or_path=str(serving_model_dir),
+            engine="ctranslate2",
+            engine_compute_type="float32",
+            generation=greedy(),
+        )
+    )
+    assert isinstance(engine, CTranslate2Engine)
+    queries = ["космос", "космос ошибка парк", "вопрос номер 3", "вопрос номер 4"]
+    prompts = [engine.encode([], q) for q in queries]
+    assert len({len(p) for p in prompts}) == 3
+    calls: list[int] = []
+    real = engine.generator.generate_batch
+
+    def counted(tokens: list[list[str]], **options: object) -> object:
+        calls.append(len(tokens))
+        return real(tokens, **options)
+
+    engine.generator = type("Counted", (), {"generate_batch": staticmethod(counted)})()  # type: ignore[assignment]
+    alone = [engine.generate([GenerationRequest(p, 40)])[0] for p in prompts]
+    calls.clear()
+    assert engine.generate([GenerationRequest(p, 40) for p in prompts]) == alone
+    assert sorted(calls) == [1, 1, 2]
+    calls.clear()
+    sampled = SamplingOverrides(temperature=1.0)
+    engine.generate([GenerationRequest(p, 40, overrides=sampled) for p in prompts])
+    assert calls == [4]
 
 
 def test_torch_threads_sets_torch_and_ctranslate2(serving_model_dir: Path) -> None:
