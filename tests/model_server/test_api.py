@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from dialogue.format import Turn, normalize, serving_prompt
+from dialogue.format import TAG_PREFIX, Turn, normalize, serving_prompt
 from model_server.service import ModelService
 from model_server.settings import Settings
 from tests.model_server.conftest import ENGINES, LiveServer, serve
@@ -24,7 +24,7 @@ from tests.support.net import free_port
 def printable(text: str) -> str:
     """What the server sends of a decoded answer: cut at the speaker tag, no control characters
     (some of them, like \x1f, count as whitespace), no broken bytes, one line."""
-    return normalize(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]", "", text.split("@@", 1)[0]))
+    return normalize(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]", "", text.split(TAG_PREFIX, 1)[0]))
 
 
 @pytest.fixture(scope="module")
