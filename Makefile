@@ -40,7 +40,7 @@ $(VENV)/.installed-%: pyproject.toml constraints-cpu.txt
 
 # Ctrl-C is how the chat and the bot end: the trap keeps make from reporting it as "Error 130".
 run: $(VENV)/.installed-server,bot
-	@trap 'exit 0' INT; $(PY) -m bot.local_run $(ARGS)
+	@trap 'exit 0' INT; $(PY) -m bot.local $(ARGS)
 
 prepare: $(VENV)/.installed-train
 	$(PY) -m finetuning.prepare_messages $(ARGS)
@@ -55,6 +55,7 @@ lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 pytest: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m pytest $(ARGS)

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot import texts
+from bot.core import texts
 from tests.bot.conftest import temporary_pg_database
 from tests.bot.delivery_support import (
     TOKEN,

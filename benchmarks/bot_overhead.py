@@ -168,14 +168,14 @@ async def overhead(
 
 
 def voice_sample(workdir: Path) -> tuple[bytes, float]:
-    from bot.speech import SAMPLE_RATE, decode_audio
+    from bot.core.speech import SAMPLE_RATE, decode_audio
 
     data = speech_ogg("сегодня хорошая погода, давай пойдём гулять в парк и возьмём с собой собаку", workdir)
     return data, len(decode_audio(data)) / SAMPLE_RATE
 
 
 def voice(runs: int) -> list[tuple[str, float, float, str]]:
-    from bot.speech import FasterWhisperRecognizer
+    from bot.core.speech import FasterWhisperRecognizer
 
     model_dir = assemble_whisper_base(Path(tempfile.mkdtemp()) / "whisper-base")
     data, seconds = voice_sample(model_dir)

@@ -11,22 +11,19 @@ from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import User
 from pydantic import ValidationError
 
-from bot.app import build_bot, build_dispatcher, token_problem
-from bot.context_store import ContextStore
-from bot.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
-from bot.inbox import Inbox, forget_sender
+from bot.core.model_client import ModelClient
+from bot.core.model_facts import adopt_server_context_size
+from bot.core.speech import Recognizer, build_recognizer
+from bot.intake.serve import serve
 from bot.log_redaction import configure_logging
-from bot.model_client import ModelClient
-from bot.model_facts_check import adopt_server_context_size
-from bot.serve import serve
 from bot.settings import Settings, get_settings
-from bot.speech import Recognizer, build_recognizer
+from bot.startup import StartupError
+from bot.storage.context_store import ContextStore
+from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
+from bot.storage.inbox import Inbox, forget_sender
+from bot.telegram.app import build_bot, build_dispatcher, token_problem
 
 log = logging.getLogger("bot")
-
-
-class StartupError(RuntimeError):
-    """A problem an operator must fix; its message says what."""
 
 
 async def run(settings: Settings, token: str) -> None:
@@ -44,10 +41,10 @@ async def run(settings: Settings, token: str) -> None:
             raise StartupError(str(exc)) from exc
         await upgrade_database(engine)
         me = await _check_token(bot, settings)
-        settings = await adopt_server_context_size(settings)
+        settings = await adopt_server_context_size(settings, model)
         try:
             recognizer = await asyncio.to_thread(build_recognizer, settings)
-        except Exception as exc:  # noqa: BLE001 - text keeps working without voice
+        except Exception as exc:  # text keeps working without voice
             log.error("speech recognition disabled: %s: %s", type(exc).__name__, exc)
 
         # Two attempts: a connection broken by a database restart fails at once and the

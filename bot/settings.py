@@ -1,4 +1,4 @@
-"""Configuration of the Telegram bot, read from the environment (see ARCHITECTURE.md, section Bot)."""
+"""Configuration of the Telegram bot, read from the environment (see docs/architecture.md, the bot)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL, make_url
 from dialogue.format import CONTEXT_SIZE
 
 TELEGRAM_API_URL = "https://api.telegram.org"
+# The languages the bot speaks: one catalogue each under bot/locales (Russian is the message ids).
+Language = Literal["ru", "en"]
 _DB_PARTS = ("db_user", "db_password", "db_host", "db_port", "db_name")
 
 
@@ -59,20 +61,20 @@ class Settings(BaseSettings):
     rate_limit_messages: int = Field(8, ge=1, description="messages a user may send per period")
     rate_limit_period_s: float = Field(10.0, gt=0)
 
-    # Where the bot speaks in groups: see bot/filters.py.
+    # Where the bot speaks in groups: see bot/telegram/filters.py.
     group_reply_mode: Literal["mention", "all", "off"] = "mention"
     # Comma-separated ids; empty lets everyone in. Both lists must let a message through.
     allowed_user_ids: Annotated[list[int], NoDecode] = []
     allowed_chat_ids: Annotated[list[int], NoDecode] = []
     context_retention_days: int = Field(30, ge=0, description="0 keeps conversations until /forget")
     # Unset: each user's Telegram language_code picks Russian or English.
-    bot_language: Literal["ru", "en"] | None = None
+    bot_language: Language | None = None
 
     # Delivery: polling (one process) or webhook (one or more replicas behind a proxy).
     bot_mode: Literal["polling", "webhook"] = "polling"
     webhook_base_url: str | None = Field(None, description="public https origin Telegram posts to")
     webhook_path: str = "/telegram/webhook"
-    webhook_host: str = "0.0.0.0"  # noqa: S104 - the container's interface; the proxy is in front
+    webhook_host: str = "0.0.0.0"  # the container's interface; the proxy is in front
     webhook_port: int = Field(8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = Field(
         None, description="X-Telegram-Bot-Api-Secret-Token; required in webhook mode"

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.db import create_engine, upgrade_database
-from bot.speech import FasterWhisperRecognizer
+from bot.core.speech import FasterWhisperRecognizer
+from bot.storage.db import create_engine, upgrade_database
 from tests.bot.delivery_support import TOKEN, StubModelServer
 from tests.bot.fake_bot_api import FakeBotAPI
 from tests.support.speech import assemble_whisper_base, speech_ogg

@@ -202,22 +202,22 @@ class FakeBotAPI:
             self.sent[int(params["chat_id"])].append(call)
         return web.json_response({"ok": True, "result": result})
 
-    async def _m_getMe(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_getMe(self, params: dict[str, Any]) -> Any:
         return BOT_USER
 
-    async def _m_deleteWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_deleteWebhook(self, params: dict[str, Any]) -> Any:
         return True
 
-    async def _m_setWebhook(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_setWebhook(self, params: dict[str, Any]) -> Any:
         return True
 
-    async def _m_setMyCommands(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_setMyCommands(self, params: dict[str, Any]) -> Any:
         return True
 
-    async def _m_sendChatAction(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_sendChatAction(self, params: dict[str, Any]) -> Any:
         return True
 
-    async def _m_sendMessage(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_sendMessage(self, params: dict[str, Any]) -> Any:
         chat_id = int(params["chat_id"])
         message = {
             "message_id": next(self._message_ids),
@@ -229,7 +229,7 @@ class FakeBotAPI:
         self.messages[chat_id, message["message_id"]] = message
         return message
 
-    async def _m_getFile(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_getFile(self, params: dict[str, Any]) -> Any:
         file_id = params["file_id"]
         if file_id not in self.files:
             raise web.HTTPBadRequest(
@@ -246,7 +246,7 @@ class FakeBotAPI:
             "file_path": f"voice/{file_id}.oga",
         }
 
-    async def _m_getUpdates(self, params: dict[str, Any]) -> Any:  # noqa: N802
+    async def _m_getUpdates(self, params: dict[str, Any]) -> Any:
         offset = int(params.get("offset") or 0)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]  # confirmed ones are gone
         timeout = float(params.get("timeout") or 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from bot.model_client import ModelClient
+from bot.core.model_client import ModelClient
 
 
 class FakeModelServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -75,11 +76,15 @@ class PrivatePostgres:
         postmaster = psutil.Process(self.pid)
         return [postmaster, *postmaster.children(recursive=True)]
 
+    def _signal(self, sig: signal.Signals) -> None:
+        for process in self._processes():
+            # A backend may end between the listing and its signal (a closed connection's).
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(sig)
+
     def freeze(self) -> None:
         """SIGSTOP: the server keeps its sockets (connections are accepted) and answers nothing."""
-        for process in self._processes():
-            process.send_signal(signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        for process in self._processes():
-            process.send_signal(signal.SIGCONT)
+        self._signal(signal.SIGCONT)

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def start_module(module: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it until it ends
+    log = open(log_path, "ab")  # the child writes to it until it ends
     try:
         return subprocess.Popen(
             [sys.executable, "-m", module],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from bot import texts
+from bot.core import texts
 from tests.bot.delivery_support import (
     CONTEXT_SIZE,
     StubModelServer,

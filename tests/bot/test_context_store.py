@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.context_store import ChainMessage, ContextStore
-from bot.scope import Scope
+from bot.storage.context_store import ChainMessage, ContextStore
+from bot.storage.scope import Scope
 from dialogue.format import Turn
 
 
@@ -201,7 +201,7 @@ async def test_purge_deletes_only_old_rows(migrated_engine: AsyncEngine) -> None
 
 
 async def test_the_periodic_purge_runs_until_stopped(migrated_engine: AsyncEngine) -> None:
-    from bot.retention import RetentionPurge
+    from bot.storage.retention import RetentionPurge
 
     store = ContextStore(migrated_engine, 3)
     await store.append_exchange(Scope(1, 1), "старое", "ок")

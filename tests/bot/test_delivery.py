@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from bot import texts
+from bot.core import texts
 from tests.bot.delivery_support import (
     StubModelServer,
     bot_env,

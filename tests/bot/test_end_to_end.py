@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot import texts
+from bot.core import texts
 from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
 from tests.bot.processes import model_server_env, start_module, stop, wait_healthy
 from tests.support.net import free_port

@@ -11,13 +11,13 @@ import pytest
 from aiogram.types import Update
 from sqlalchemy.engine import URL
 
-from bot import texts
-from bot.app import build_dispatcher
-from bot.context_store import ContextStore
-from bot.db import create_engine, upgrade_database
-from bot.delivery import Delivery
-from bot.inbox import Inbox
+from bot.core import texts
+from bot.intake.workers import Delivery
 from bot.settings import Settings
+from bot.storage.context_store import ContextStore
+from bot.storage.db import create_engine, upgrade_database
+from bot.storage.inbox import Inbox
+from bot.telegram.app import build_dispatcher
 from tests.bot.delivery_support import TOKEN, text_update
 from tests.bot.fake_bot_api import FakeBotAPI
 from tests.bot.fake_model import FakeModelServer

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import URL
 
-from bot import texts
-from bot.scope import Scope
+from bot.core import texts
+from bot.storage.scope import Scope
 from dialogue.format import Turn
 from tests.bot.group_updates import (
     ANONYMOUS_ADMIN,

@@ -14,14 +14,14 @@ from aiogram import Dispatcher
 from aiogram.types import Update
 from sqlalchemy.engine import URL
 
-from bot import texts
-from bot.app import build_dispatcher
-from bot.context_store import ContextStore
-from bot.db import create_engine, upgrade_database
-from bot.scope import Scope
+from bot.core import texts
+from bot.core.speech import FasterWhisperRecognizer, Recognizer
 from bot.settings import Settings
-from bot.speech import FasterWhisperRecognizer, Recognizer
-from bot.telegram_retry import RetryRequestMiddleware
+from bot.storage.context_store import ContextStore
+from bot.storage.db import create_engine, upgrade_database
+from bot.storage.scope import Scope
+from bot.telegram.app import build_dispatcher
+from bot.telegram.retry import RetryRequestMiddleware
 from dialogue.format import Turn
 from tests.bot.fake_model import FakeModelServer
 from tests.bot.mocked_bot import MockedBot

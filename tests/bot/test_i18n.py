@@ -1,4 +1,4 @@
-"""The message catalogue: every text of bot/texts.py translated, and the committed .mo up to date."""
+"""The message catalogue: every text of bot/core/texts.py translated, and the committed .mo up to date."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 
-from bot.i18n import LANGUAGES, LOCALES, build_i18n
+from bot.core.i18n import LANGUAGES, LOCALES, build_i18n
 
-TEXTS = Path(__file__).resolve().parents[2] / "bot" / "texts.py"
+TEXTS = Path(__file__).resolve().parents[2] / "bot" / "core" / "texts.py"
 
 
 def extracted_ids() -> set[str]:
-    """What ``pybabel extract -k N_`` finds in bot/texts.py."""
+    """What ``pybabel extract -k N_`` finds in bot/core/texts.py."""
     return {
         str(message) for _, message, _, _ in extract_from_file("python", str(TEXTS), keywords={"N_": None})
     }
@@ -58,7 +58,7 @@ def test_committed_mo_files_match_their_po_sources() -> None:
 
 
 def test_the_loaded_catalogue_speaks_english() -> None:
-    from bot import texts
+    from bot.core import texts
 
     i18n = build_i18n()
     assert "en" in i18n.available_locales

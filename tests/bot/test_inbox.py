@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db import create_engine
-from bot.inbox import Inbox, entry_of, forget_sender
+from bot.storage.db import create_engine
+from bot.storage.inbox import Inbox, entry_of, forget_sender
 from tests.bot.delivery_support import TOKEN, text_update
 from tests.bot.fake_bot_api import FakeBotAPI
 

@@ -6,9 +6,9 @@ import logging
 import pytest
 from aiohttp import ClientResponseError
 
-from bot.app import build_bot
 from bot.log_redaction import RedactingFormatter
 from bot.settings import Settings
+from bot.telegram.app import build_bot
 from tests.bot.fake_bot_api import FakeBotAPI
 
 TOKEN = "555:redaction-test-SECRET"

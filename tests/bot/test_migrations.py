@@ -12,9 +12,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.context_store import ContextStore
-from bot.db import alembic_config, create_engine, downgrade_database, upgrade_database
-from bot.scope import Scope
+from bot.storage.context_store import ContextStore
+from bot.storage.db import alembic_config, create_engine, downgrade_database, upgrade_database
+from bot.storage.scope import Scope
 from dialogue.format import Turn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,10 +121,10 @@ async def test_conversation_scope_moves_rows_up_and_back_down(database_url: URL)
 
 
 async def test_alembic_command_line_uses_bot_settings(pg_database: URL) -> None:
-    """The documented manual command: `alembic -c bot/alembic.ini upgrade head`."""
+    """The documented manual command: `alembic -c bot/storage/alembic.ini upgrade head`."""
     env = {**os.environ, "DATABASE_URL": pg_database.render_as_string(hide_password=False)}
     result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", "bot/alembic.ini", "upgrade", "head"],
+        [sys.executable, "-m", "alembic", "-c", "bot/storage/alembic.ini", "upgrade", "head"],
         cwd=REPO,
         env=env,
         capture_output=True,

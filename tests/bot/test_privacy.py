@@ -8,8 +8,8 @@ import subprocess
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from bot import texts
-from bot.scope import Scope
+from bot.core import texts
+from bot.storage.scope import Scope
 from dialogue.format import Turn
 from tests.bot.conftest import PG_HOST, PG_PORT, PG_USER
 from tests.bot.group_updates import GROUP, bot_message, mention, message, person, update

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.speech import (
+from bot.core.speech import (
     SAMPLE_RATE,
     AudioDecodeError,
     AudioTooLong,

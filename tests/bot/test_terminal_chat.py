@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import texts
-from bot.commands import COMMANDS
-from bot.context_store import ContextStore
-from bot.db import create_engine, upgrade_database
-from bot.i18n import build_i18n
-from bot.scope import Scope
-from bot.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID, TerminalChat
+from bot.core import texts
+from bot.core.commands import COMMANDS
+from bot.core.i18n import build_i18n
+from bot.local.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID, TerminalChat
+from bot.storage.context_store import ContextStore
+from bot.storage.db import create_engine, upgrade_database
+from bot.storage.scope import Scope
 from dialogue.format import Turn
 from tests.bot.fake_model import FakeModelServer
 

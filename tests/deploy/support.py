@@ -172,7 +172,7 @@ def healthy(url: str) -> bool:
 
 def expected_answer(url: str, query: str, context: list[dict[str, str]]) -> str:
     """The bot's reply: the server's answer, or the bot's fallback text when that is empty."""
-    from bot.texts import FALLBACK_ANSWER
+    from bot.core.texts import FALLBACK_ANSWER
 
     response = httpx.post(f"{url}/answer", json={"query": query, "context": context}, timeout=60)
     response.raise_for_status()

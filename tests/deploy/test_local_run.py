@@ -1,4 +1,4 @@
-"""The one-command local run: ``python -m bot.local_run`` without BOT_TOKEN is a terminal chat.
+"""The one-command local run: ``python -m bot.local`` without BOT_TOKEN is a terminal chat.
 
 Driven through standard input with the tiny model, greedy decoding. The
 expected answers come from a separate model server asked directly with the
@@ -25,8 +25,8 @@ from typing import IO, Any
 import psutil
 import pytest
 
-from bot import texts
-from bot.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID
+from bot.core import texts
+from bot.local.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID
 from dialogue.format import CONTEXT_SIZE
 from tests.bot.fake_bot_api import FakeBotAPI
 from tests.deploy.support import READY_TIMEOUT_S, expected_answer
@@ -63,7 +63,7 @@ def test_chat_answers_with_the_context_and_stores_it(
     assert a2 != expected_answer(reference_server, Q2, []), "pick queries whose answer depends on the context"
 
     run = subprocess.run(
-        [sys.executable, "-m", "bot.local_run"],
+        [sys.executable, "-m", "bot.local"],
         input=f"/start\n{Q1}\n\n{Q2}\n",
         env=run_env,
         cwd=tmp_path,
@@ -80,12 +80,12 @@ def test_chat_answers_with_the_context_and_stores_it(
 
 
 class Chat:
-    """``python -m bot.local_run`` with a pipe for stdin and a reader thread on stdout."""
+    """``python -m bot.local`` with a pipe for stdin and a reader thread on stdout."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self._stderr: IO[bytes] = (cwd / "local_run.stderr").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.local_run"],
+            [sys.executable, "-m", "bot.local"],
             env=env,
             cwd=cwd,
             stdin=subprocess.PIPE,
@@ -124,9 +124,9 @@ async def test_context_survives_a_restart_then_clear_context_forgets_and_ctrl_c_
     run_env: dict[str, str], reference_server: str, tmp_path: Path
 ) -> None:
     # An earlier session left a conversation in the default SQLite file of this directory.
-    from bot.context_store import ContextStore
-    from bot.db import create_engine, upgrade_database
-    from bot.scope import Scope
+    from bot.storage.context_store import ContextStore
+    from bot.storage.db import create_engine, upgrade_database
+    from bot.storage.scope import Scope
 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot_context.sqlite3'}")
     await upgrade_database(engine)
@@ -157,7 +157,7 @@ def test_a_running_model_server_named_by_model_server_url_is_used_not_started(
     run_env: dict[str, str], reference_server: str, tmp_path: Path
 ) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "bot.local_run"],
+        [sys.executable, "-m", "bot.local"],
         input=f"{Q1}\n/exit\n{Q2}\n",
         env={**run_env, "MODEL_SERVER_URL": reference_server, "MODEL_NAME_OR_PATH": str(tmp_path / "unused")},
         cwd=tmp_path,
@@ -175,7 +175,7 @@ def test_a_model_that_cannot_load_ends_the_run_with_the_reason(
 ) -> None:
     missing = tmp_path / "no-such-model"
     run = subprocess.run(
-        [sys.executable, "-m", "bot.local_run"],
+        [sys.executable, "-m", "bot.local"],
         input="привет\n",
         env={**run_env, "MODEL_NAME_OR_PATH": str(missing)},
         cwd=tmp_path,
@@ -194,7 +194,7 @@ def test_a_malformed_bot_token_is_reported_in_one_line_before_the_model_loads(
     # A model that cannot load: were the token checked after the server start, this would
     # end with "the model server exited" instead.
     run = subprocess.run(
-        [sys.executable, "-m", "bot.local_run"],
+        [sys.executable, "-m", "bot.local"],
         env={
             **run_env,
             "BOT_TOKEN": "123456 :TYPO-secret-part",
@@ -236,7 +236,7 @@ async def test_with_bot_token_the_telegram_bot_answers_and_ctrl_c_stops_both(
         "ASR_MODEL": str(tmp_path / "none"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.local_run"],
+        [sys.executable, "-m", "bot.local"],
         env=env,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
@@ -267,7 +267,7 @@ async def test_with_bot_token_the_telegram_bot_answers_and_ctrl_c_stops_both(
 
 
 class _Loading(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:  # the http.server API
         self.send_response(503)
         self.end_headers()
 

@@ -1,0 +1,1 @@
+"""The conversation without Telegram: one exchange, commands, reply chains, model client, speech."""

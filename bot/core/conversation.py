@@ -1,0 +1,102 @@
+"""One turn of the conversation: context → model → reply → remember.
+
+Shared by the text and voice handlers and the terminal chat. The exchange is
+stored only after the answer was delivered, so a failure anywhere leaves the
+stored context as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+
+from bot.core import texts
+from bot.core.i18n import gettext as _
+from bot.core.model_client import (
+    ModelClient,
+    ModelServerError,
+    ModelServerRejected,
+    ModelServerTimeout,
+    ModelServerUnavailable,
+)
+from bot.core.reply_chain import Replied, chain_context
+from bot.storage.context_store import ContextStore, ContextStoreUnavailable
+from bot.storage.scope import Scope
+from dialogue.format import Turn, normalize
+
+log = logging.getLogger(__name__)
+
+# Sends the answer; the id and text of each message it became.
+SendAnswer = Callable[[str], Awaitable[Sequence[tuple[int, str]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A message to answer. ``query`` is normalised here, once for the whole bot side."""
+
+    scope: Scope
+    query: str
+    message_id: int | None = None  # None in the terminal chat
+    replied: Replied | None = None  # set for a reply in a group: its context is the reply chain
+
+
+def model_error_text(exc: ModelServerError) -> str:
+    if isinstance(exc, ModelServerUnavailable):
+        return _(texts.MODEL_UNAVAILABLE)
+    if isinstance(exc, ModelServerTimeout):
+        return _(texts.MODEL_TIMEOUT)
+    if isinstance(exc, ModelServerRejected):
+        return _(texts.MODEL_REJECTED)
+    return _(texts.MODEL_FAILED)
+
+
+async def context_for(ask: Ask, store: ContextStore) -> list[Turn]:
+    if ask.replied is None:
+        return await store.get(ask.scope)
+    return await chain_context(store, ask.scope.chat_id, ask.replied, ask.scope.user_id, store.context_size)
+
+
+async def converse(
+    ask: Ask,
+    store: ContextStore,
+    model: ModelClient,
+    send_answer: SendAnswer,
+    send_notice: Callable[[str], Awaitable[object]],
+    waiting: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
+) -> None:
+    """One exchange, whatever the front end: Telegram or the terminal chat.
+
+    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile).
+    """
+    query = normalize(ask.query)
+    if not query:
+        await send_notice(_(texts.UNSUPPORTED_CONTENT))
+        return
+    try:
+        context = await context_for(ask, store)
+    except ContextStoreUnavailable:
+        await send_notice(_(texts.DATABASE_UNAVAILABLE))
+        return
+    try:
+        async with waiting():
+            # The server sends a normalised answer, or "" when the model produced nothing.
+            answer = await model.answer(query, context) or _(texts.FALLBACK_ANSWER)
+    except ModelServerError as exc:
+        log.warning("no answer in chat %d: %s", ask.scope.chat_id, exc)
+        await send_notice(model_error_text(exc))
+        return
+
+    pieces = await send_answer(answer)
+    try:
+        await store.append_exchange(
+            ask.scope,
+            query,
+            answer,
+            query_message_id=ask.message_id,
+            reply_to_message_id=ask.replied.message_id if ask.replied else None,
+            answer_pieces=pieces,
+        )
+    except ContextStoreUnavailable:
+        await send_notice(_(texts.CONTEXT_NOT_SAVED))

@@ -1,0 +1,1 @@
+"""Database: engine and migrations, inbox, conversations and reply chains, retention; no other layer."""

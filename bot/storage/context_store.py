@@ -1,0 +1,209 @@
+"""Conversations (table ``user_context``) and reply-chain messages (table ``chain_message``).
+
+See docs/architecture.md, the bot. A conversation is (chat, sender): the
+last messages, oldest first, at most ``context_size``. Every change computes
+the new list inside the database, so concurrent messages of one user neither
+lose an exchange nor leave a malformed list; there is no read-modify-write in
+Python. Storing an exchange is idempotent per query message
+``(chat_id, message_id)``: the delivery may answer a message twice after a
+crash, it is never stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from bot.storage import context_sql as sql
+from bot.storage.db import CONNECTION_ERRORS
+from bot.storage.scope import Scope
+from dialogue.format import Role, Turn
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ContextStoreUnavailable(RuntimeError):
+    """The database did not answer after a few retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChainMessage:
+    """A stored message of a reply chain: ``role`` "user" (a message the bot answered) or "bot"."""
+
+    role: Role
+    text: str
+    sender_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What /forget deleted: conversations, and messages (chain messages and raw updates)."""
+
+    conversations: int
+    messages: int
+
+
+# The inbox's ``forget_sender(connection, sender_id) -> int`` (bot/storage/inbox.py) deletes the
+# sender's stored raw updates; /forget runs it in the same transaction as the rest.
+InboxForget = Callable[[AsyncConnection, int], Awaitable[int]]
+
+
+class ContextStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        context_size: int,
+        attempts: int = 3,
+        forget_inbox: InboxForget | None = None,
+    ) -> None:
+        if context_size < 1:
+            raise ValueError("context_size must be at least 1")
+        self.context_size = context_size
+        self.forget_inbox = forget_inbox
+        self._attempts = attempts
+        self._postgres = engine.dialect.name == "postgresql"
+        # Single statements run in autocommit (no BEGIN/COMMIT round trips); the
+        # SQLite exchange and /forget need a transaction of several statements.
+        self._transactional = engine
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def get(self, scope: Scope) -> list[Turn]:
+        """The stored conversation, oldest first; [] for a new one."""
+
+        async def run() -> Any:
+            async with self.engine.connect() as connection:
+                result = await connection.execute(sql.SELECT_CONTEXT, _scope(scope))
+                return result.scalar_one_or_none()
+
+        stored = await self._retry(run)
+        if stored is None:
+            return []
+        if isinstance(stored, str):  # SQLite returns the JSON text
+            stored = json.loads(stored)
+        return [Turn(role=item["role"], text=item["text"]) for item in stored]
+
+    async def chain(self, chat_id: int, message_id: int, limit: int) -> list[tuple[int, ChainMessage]]:
+        """The stored chain from ``message_id`` backwards: (message id, message), newest first."""
+
+        async def run() -> Any:
+            async with self.engine.connect() as connection:
+                params = {"chat_id": chat_id, "message_id": message_id, "limit": limit}
+                return (await connection.execute(sql.SELECT_CHAIN, params)).all()
+
+        rows = await self._retry(run)
+        return [(row.message_id, ChainMessage(row.role, row.text, row.sender_id)) for row in rows]
+
+    async def append_exchange(
+        self,
+        scope: Scope,
+        query: str,
+        answer: str,
+        *,
+        query_message_id: int | None = None,
+        reply_to_message_id: int | None = None,
+        answer_pieces: Sequence[tuple[int, str]] = (),
+    ) -> bool:
+        """Remember the query and the answer; False when this query message was stored before.
+
+        With ``query_message_id`` the query and the answer's messages
+        (``answer_pieces``: message id and text of each sent piece) also go to
+        the reply chains. Without it (the terminal chat) only the conversation
+        changes, and nothing makes the call idempotent.
+        """
+        turns = [{"role": "user", "text": query}, {"role": "bot", "text": answer}]
+        params = {
+            **_scope(scope),
+            "turns": json.dumps(turns[-self.context_size :], ensure_ascii=False),
+            "size": self.context_size,
+            "message_id": query_message_id,
+            "reply_to": reply_to_message_id,
+            "query": query,
+            "answers": json.dumps(
+                [{"message_id": i, "text": t} for i, t in answer_pieces], ensure_ascii=False
+            ),
+        }
+        if query_message_id is None:
+            statement = sql.APPEND_POSTGRES if self._postgres else sql.APPEND_SQLITE
+
+            async def run() -> bool:
+                async with self.engine.connect() as connection:
+                    await connection.execute(statement, params)
+                return True
+
+        elif self._postgres:
+
+            async def run() -> bool:
+                async with self.engine.connect() as connection:
+                    return (await connection.execute(sql.EXCHANGE_POSTGRES, params)).first() is not None
+
+        else:
+
+            async def run() -> bool:
+                async with self._transactional.begin() as connection:
+                    if (await connection.execute(sql.INSERT_QUERY_SQLITE, params)).rowcount == 0:
+                        return False
+                    await connection.execute(sql.INSERT_ANSWERS_SQLITE, params)
+                    await connection.execute(sql.APPEND_SQLITE, params)
+                return True
+
+        return await self._retry(run)
+
+    async def clear(self, scope: Scope) -> None:
+        """Forget this conversation and its chain messages (nothing happens for an unknown one)."""
+
+        async def run() -> None:
+            async with self._transactional.begin() as connection:
+                await connection.execute(sql.CLEAR, _scope(scope))
+                await connection.execute(sql.CLEAR_CHAIN, _scope(scope))
+
+        await self._retry(run)
+
+    async def forget_sender(self, sender_id: int) -> Forgotten:
+        """Delete everything stored about ``sender_id`` in every chat, in one transaction."""
+
+        async def run() -> Forgotten:
+            async with self._transactional.begin() as connection:
+                params = {"sender_id": sender_id}
+                conversations = (await connection.execute(sql.FORGET_CONTEXT, params)).rowcount
+                messages = (await connection.execute(sql.FORGET_CHAIN, params)).rowcount
+                if self.forget_inbox is not None:
+                    messages += await self.forget_inbox(connection, sender_id)
+            return Forgotten(conversations, messages)
+
+        return await self._retry(run)
+
+    async def purge_older_than(self, days: int) -> int:
+        """Delete conversations and chain messages untouched for ``days`` days; rows deleted."""
+        statements = sql.PURGE_POSTGRES if self._postgres else sql.PURGE_SQLITE
+
+        async def run() -> int:
+            async with self._transactional.begin() as connection:
+                return sum([(await connection.execute(s, {"days": days})).rowcount for s in statements])
+
+        return await self._retry(run)
+
+    async def _retry(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._attempts),
+                wait=wait_exponential(multiplier=0.2, max=2.0),
+                retry=retry_if_exception_type(CONNECTION_ERRORS),
+                reraise=True,
+            ):
+                with attempt:
+                    return await operation()
+        except CONNECTION_ERRORS as exc:
+            log.warning("context store unavailable: %s", type(exc).__name__)
+            raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
+        raise AssertionError("unreachable")
+
+
+def _scope(scope: Scope) -> dict[str, int]:
+    return {"chat_id": scope.chat_id, "user_id": scope.user_id}

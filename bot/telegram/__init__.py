@@ -1,0 +1,1 @@
+"""Telegram: Bot and Dispatcher, routers and filters, addressing, flood control, sending, menu."""

@@ -1,0 +1,46 @@
+"""Routers, one per feature; :func:`build_router` assembles fresh ones in priority order.
+
+Fresh routers per call: aiogram attaches a router to one parent only, and tests
+build many dispatchers.
+"""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.utils.i18n import I18n
+
+from bot.settings import Settings
+from bot.storage.context_store import ContextStore
+from bot.storage.retention import RetentionPurge
+from bot.telegram.filters import CommandForAnotherBot, ReplyBetweenOthers, ServiceMessage, SpeaksHere
+from bot.telegram.handlers import access, commands, other, text, voice
+from bot.telegram.menu import register_commands
+
+
+def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
+    router = Router(name="bot")
+    # Where the bot speaks, for every message in every chat (bot/telegram/filters.py has the rules).
+    router.message.filter(
+        ~ServiceMessage(),
+        ~CommandForAnotherBot(),
+        ~ReplyBetweenOthers(),
+        SpeaksHere(settings.group_reply_mode),
+    )
+    # Order matters: the access check first, commands before free text, the catch-all hint last.
+    router.include_routers(
+        access.build_router(settings),
+        commands.build_router(),
+        text.build_router(),
+        voice.build_router(),
+        other.build_router(),
+    )
+
+    purge = RetentionPurge(store, settings.context_retention_days)
+    router.startup.register(purge.start)
+    router.shutdown.register(purge.stop)
+
+    async def on_startup(bot: Bot) -> None:
+        await register_commands(bot, i18n, settings.bot_language)
+
+    router.startup.register(on_startup)
+    return router

@@ -1,0 +1,93 @@
+"""Sending in Telegram: replies in the message's chat and topic, answers cut to the message limit.
+
+In a group the bot answers as a reply, so that the next reply continues the chain.
+"""
+
+from __future__ import annotations
+
+from aiogram.types import Message, ReplyParameters, User
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.core.conversation import Ask, converse
+from bot.core.model_client import ModelClient
+from bot.core.reply_chain import Replied
+from bot.storage.context_store import ContextStore
+from bot.storage.scope import scope_of, sender_id
+from bot.telegram import addressing
+from dialogue.format import normalize
+
+TELEGRAM_MESSAGE_LIMIT = 4096
+# "typing" goes out only when the answer takes longer than this: a quick answer
+# needs no indicator, and each action is a Bot API call counted in its limits.
+TYPING_AFTER_S = 0.3
+
+
+def split_message(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
+    """Pieces of at most ``limit`` characters, cut at a line break or space where there is one."""
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= limit // 2:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= limit // 2:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def reply_parameters(message: Message) -> ReplyParameters | None:
+    """In a group the bot answers as a reply, so that the next reply continues the chain."""
+    if not addressing.in_group(message):
+        return None
+    return ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+
+
+async def reply(message: Message, text: str, plain: bool = False) -> Message:
+    """A reply in the chat (and forum topic) of ``message``; ``plain``: no HTML/Markdown parsing."""
+    if plain:
+        return await message.answer(text, parse_mode=None, reply_parameters=reply_parameters(message))
+    return await message.answer(text, reply_parameters=reply_parameters(message))
+
+
+def telegram_ask(message: Message, query: str, me: User) -> Ask:
+    replied = addressing.replied_message(message) if addressing.in_group(message) else None
+    chain_start = None
+    if replied is not None:
+        is_bot = replied.from_user is not None and replied.from_user.id == me.id
+        chain_start = Replied(
+            message_id=replied.message_id,
+            role="bot" if is_bot else "user",
+            text=normalize(addressing.without_bot_mentions(replied, me)),
+            sender_id=sender_id(replied) or 0,
+        )
+    return Ask(scope_of(message), query, message.message_id, chain_start)
+
+
+async def answer_and_remember(
+    message: Message, query: str, store: ContextStore, model: ModelClient, me: User
+) -> None:
+    assert message.bot is not None
+    bot, chat_id, thread_id = message.bot, message.chat.id, message.message_thread_id
+
+    async def send_answer(answer: str) -> list[tuple[int, str]]:
+        # Model output is plain text: no HTML/Markdown parsing of what it wrote.
+        pieces = split_message(answer)
+        return [((await reply(message, piece, plain=True)).message_id, piece) for piece in pieces]
+
+    await converse(
+        telegram_ask(message, query, me),
+        store,
+        model,
+        send_answer=send_answer,
+        send_notice=lambda text: reply(message, text),
+        waiting=lambda: ChatActionSender.typing(
+            bot=bot,
+            chat_id=chat_id,
+            message_thread_id=thread_id if message.is_topic_message else None,
+            initial_sleep=TYPING_AFTER_S,
+        ),
+    )
