@@ -3,7 +3,8 @@
 An engine generates a batch of :class:`GenerationRequest` in one call. Every
 new token of a row goes through that row's :class:`AnswerTracker`, which
 decides when the row is done (EOS, the speaker tag, a stop string, its token
-budget) and streams the answer's new text. Both engines stop a row as soon
+budget) and hands a streamed request's new text to its ``on_text`` (the
+batcher's: consumers read ``ModelService.generate``). Both engines stop a row as soon
 as its tracker says so, instead of running all ``max_new_tokens`` steps.
 """
 
@@ -41,9 +42,13 @@ class GenerationRequest:
     prompt: list[int]
     max_new_tokens: int
     stop: tuple[str, ...] = ()
-    # Called in the engine's thread with each new piece of the answer.
+    # The batcher's, for a streamed request: called in the engine's thread with each new piece.
     on_text: Callable[[str], None] | None = field(default=None, repr=False)
     overrides: SamplingOverrides = SamplingOverrides()
+
+
+# What a generation stream yields: the answer's new pieces (when streamed), then the whole Answer.
+StreamItem = str | Answer
 
 
 class Tokenizer(Protocol):
