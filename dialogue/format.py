@@ -6,7 +6,8 @@ alternate backwards from the response, so r is always ``@@ВТОРОЙ@@``:
     @@ПЕРВЫЙ@@ m1 @@ВТОРОЙ@@ m2 @@ПЕРВЫЙ@@ m3 @@ВТОРОЙ@@ r<eos>
 
 Training uses :func:`training_text`; serving sends :func:`serving_prompt` to
-the model and turns the new tokens into an answer with :func:`extract_answer`.
+the model and cuts the answer out of the text of the new tokens with
+:func:`cut_answer` (the engines stop at EOS themselves: it is a token, not text).
 Because every text passes through :func:`normalize` on both sides, training
 text == serving prompt + " " + response + eos, token for token.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 FIRST_SPEAKER = "@@ПЕРВЫЙ@@"
 SECOND_SPEAKER = "@@ВТОРОЙ@@"
@@ -31,6 +32,8 @@ _WHITESPACE = re.compile(r"\s+")
 # A message may not contain "@@": otherwise a user could forge a speaker tag
 # inside the prompt. Runs of "@" collapse to one, on both sides alike.
 _AT_RUN = re.compile(r"@{2,}")
+# What an answer never contains: control characters and the replacement character of broken bytes.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +115,14 @@ def serving_prompt(context: Sequence[Turn], query: str, context_size: int = CONT
     return prompt_text(serving_messages(context, query, context_size))
 
 
-class Decoder(Protocol):
-    eos_token_id: int | None
+def cut_answer(decoded: str) -> str:
+    """The answer in the text decoded from the new tokens: up to the first speaker tag, one line.
 
-    def decode(self, token_ids: Any, skip_special_tokens: bool = ..., **kwargs: Any) -> Any: ...
-
-
-def extract_answer(tokenizer: Decoder, new_token_ids: Sequence[int], pad_token_id: int | None = None) -> str:
-    """Answer from the tokens generated after the prompt.
-
-    Cut at EOS (or padding after it) and at the first speaker tag, since the
-    model goes on to write the next speaker's turn. Returns "" when nothing
-    is left; the caller decides on a fallback.
+    The model goes on to write the next speaker's turn, hence the cut. Control
+    characters and broken bytes are dropped. "" when nothing is left; the
+    caller decides on a fallback.
     """
-    stop_ids = {i for i in (tokenizer.eos_token_id, pad_token_id) if i is not None}
-    kept: list[int] = []
-    for token_id in new_token_ids:
-        if int(token_id) in stop_ids:
-            break
-        kept.append(int(token_id))
-    text = str(tokenizer.decode(kept, skip_special_tokens=True))
-    return normalize(text.split(TAG_PREFIX, 1)[0])
+    return normalize(_UNPRINTABLE.sub("", decoded.split(TAG_PREFIX, 1)[0]))
 
 
 def _require(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from dialogue.format import CONTEXT_SIZE, FIRST_SPEAKER, SECOND_SPEAKER
 
@@ -64,3 +65,14 @@ def read_local_facts(directory: str | Path) -> DialogueFacts | None:
     if not path.is_file():
         return None
     return DialogueFacts.from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+def position_count(model_config: Any) -> int | None:
+    """How many tokens the model reads at once, from its ``config.json``; None when it does not say.
+
+    GPT-2 names it ``n_positions``, most other architectures ``max_position_embeddings``.
+    """
+    positions = getattr(model_config, "n_positions", None) or getattr(
+        model_config, "max_position_embeddings", None
+    )
+    return int(positions) if positions else None

@@ -76,7 +76,7 @@ def _ask_hub(name: str, setting: str) -> str:
         ) from None
     except OfflineModeIsEnabled:
         return _cached_or_fail(name, setting, "the hub is off (offline mode) and the model is not cached")
-    except Exception as error:  # noqa: BLE001 - any other failure of one metadata call: no usable hub
+    except Exception as error:  # any other failure of one metadata call: no usable hub
         reason = first_line(error)
         return _cached_or_fail(
             name,

@@ -6,17 +6,23 @@ the batch in the engine's one worker thread, so the event loop keeps serving
 while the model works. While a batch generates, new requests queue up and form
 the next. Requests with different sampling overrides (an OpenAI client's
 ``temperature``) cannot share a call: a batch runs one call per set of them.
+
+A request's answer comes out of :meth:`Batcher.generate` as an async iterator:
+its pieces as the model writes them (when streamed), then the whole answer.
+The model's thread hands them over through the request's own queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from model_server.engines.base import Answer, GenerationRequest, SamplingOverrides
+from model_server.engines.base import Answer, GenerationRequest, SamplingOverrides, StreamItem
 from model_server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
@@ -29,7 +35,10 @@ class QueueFullError(Exception):
 @dataclass
 class _Pending:
     request: GenerationRequest
-    future: asyncio.Future[Answer] = field(repr=False)
+    # Pieces, then the answer or the batch's failure.
+    outputs: asyncio.Queue[StreamItem | Exception] = field(default_factory=asyncio.Queue, repr=False)
+    # The caller stopped waiting (timed out, went away): the worker skips it.
+    abandoned: bool = False
 
 
 class Batcher:
@@ -60,16 +69,39 @@ class Batcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
-    async def submit(self, request: GenerationRequest, timeout_s: float) -> Answer:
-        """The answer to ``request``; QueueFullError when full, TimeoutError past ``timeout_s``."""
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+    async def generate(
+        self, request: GenerationRequest, timeout_s: float, *, stream: bool = False
+    ) -> AsyncIterator[StreamItem]:
+        """The pieces of ``request``'s answer when ``stream``, then the Answer.
+
+        QueueFullError when full, TimeoutError once ``timeout_s`` have passed since the call.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        pending = _Pending(request)
+        if stream:
+
+            def on_text(piece: str) -> None:  # in the engine's thread
+                with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+                    loop.call_soon_threadsafe(pending.outputs.put_nowait, piece)
+
+            pending.request = dataclasses.replace(request, on_text=on_text)
         try:
-            self._queue.put_nowait(_Pending(request, future))
+            self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             raise QueueFullError from None
         self._metrics.queue_depth.set(self._queue.qsize())
-        # On timeout wait_for cancels the future, and the worker skips it.
-        return await asyncio.wait_for(future, timeout_s)
+        try:
+            while True:
+                async with asyncio.timeout_at(deadline):
+                    item = await pending.outputs.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+                if isinstance(item, Answer):
+                    return
+        finally:
+            pending.abandoned = True
 
     async def _work(self) -> None:
         while True:
@@ -77,7 +109,7 @@ class Batcher:
             self._metrics.queue_depth.set(self._queue.qsize())
             groups: dict[SamplingOverrides, list[_Pending]] = {}
             for pending in batch:
-                if not pending.future.done():
+                if not pending.abandoned:
                     groups.setdefault(pending.request.overrides, []).append(pending)
             for group in groups.values():
                 await self._run(group)
@@ -90,12 +122,10 @@ class Batcher:
         except Exception as exc:
             log.exception("generation failed for a batch of %d", len(group))
             for p in group:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+                p.outputs.put_nowait(exc)
             return
         for p, answer in zip(group, answers, strict=True):
-            if not p.future.done():
-                p.future.set_result(answer)
+            p.outputs.put_nowait(answer)
 
     async def _gather(self) -> list[_Pending]:
         """The first waiting request and those arriving right after it.

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 
-from model_server import openai_routes
-from model_server.body_limit import BodyLimit
-from model_server.routes import record_answer_metrics, router
+from model_server.api import answer, errors, health, metrics, openai
+from model_server.api.body_limit import BodyLimit
 from model_server.service import ModelService
 from model_server.settings import Settings, get_settings
 
@@ -48,17 +44,11 @@ def create_app(
     )
     app.state.service = service
 
-    async def invalid_request(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/v1/"):
-            return await openai_routes.validation_error(request, exc)
-        assert isinstance(exc, RequestValidationError)
-        # FastAPI's own answer, with non-ASCII escaped: an echoed lone surrogate cannot be UTF-8.
-        detail = json.dumps({"detail": jsonable_encoder(exc.errors())})
-        return Response(detail, status_code=422, media_type="application/json")
-
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.middleware("http")(record_answer_metrics)
+    app.add_exception_handler(RequestValidationError, errors.invalid_request)
+    for refusal in errors.HANDLED:
+        app.add_exception_handler(refusal, errors.handle)
+    app.middleware("http")(metrics.record_answer_metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(router)
-    app.include_router(openai_routes.router)
+    for module in (answer, health, metrics, openai):
+        app.include_router(module.router)
     return app

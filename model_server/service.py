@@ -1,16 +1,21 @@
-"""The state the routes share, and the one method they ask for answers through."""
+"""The state the routes share, and the one method they ask for answers through.
+
+:meth:`ModelService.generate` is an async iterator, as vLLM's
+``EngineClient.generate`` is: a streamed answer's pieces, then the whole
+answer, which is all a request that does not stream gets.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from dialogue.format import Turn
 from model_server.batcher import Batcher, QueueFullError
-from model_server.engines.base import Answer, Engine, GenerationRequest, SamplingOverrides
+from model_server.engines.base import Answer, Engine, GenerationRequest, SamplingOverrides, StreamItem
 from model_server.loading import load_engine
 from model_server.metrics import ServerMetrics
 from model_server.settings import Settings
@@ -52,7 +57,7 @@ class ModelService:
         """Loaded and warmed up: the one "can it answer" check."""
         return self.batcher is not None
 
-    async def answer(
+    async def generate(
         self,
         context: Sequence[Turn],
         query: str,
@@ -60,13 +65,14 @@ class ModelService:
         max_new_tokens: int | None = None,
         stop: Sequence[str] = (),
         overrides: SamplingOverrides = NO_OVERRIDES,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Answer:
-        """The model's answer to ``query`` after ``context``, generated in a shared batch.
+        stream: bool = False,
+    ) -> AsyncIterator[StreamItem]:
+        """The answer to ``query`` after ``context``, generated in a shared batch.
 
-        Raises EmptyQueryError, UnsupportedRequestError, NotReadyError, QueueFullError, or
-        TimeoutError past the request timeout. ``on_text`` gets the answer's pieces as they are
-        generated (in the model's thread).
+        With ``stream``, the answer's pieces come first, as they are generated;
+        the last item is the whole Answer. Raises EmptyQueryError,
+        UnsupportedRequestError, NotReadyError, QueueFullError, or TimeoutError
+        past the request timeout.
         """
         if self.batcher is None or self.engine is None:
             raise NotReadyError
@@ -81,13 +87,17 @@ class ModelService:
         except ValueError:
             raise EmptyQueryError("query is empty") from None
         request = GenerationRequest(
-            prompt,
-            max_new_tokens or self.engine.max_new_tokens,
-            tuple(stop),
-            on_text,
-            overrides,
+            prompt, max_new_tokens or self.engine.max_new_tokens, tuple(stop), overrides=overrides
         )
-        return await self.batcher.submit(request, self.settings.request_timeout_s)
+        async for item in self.batcher.generate(request, self.settings.request_timeout_s, stream=stream):
+            yield item
+
+    async def answer(self, context: Sequence[Turn], query: str) -> Answer:
+        """The whole answer, not streamed: the one item of :meth:`generate`."""
+        async for item in self.generate(context, query):
+            answer = item
+        assert isinstance(answer, Answer)
+        return answer
 
     def describe(self) -> dict[str, object]:
         """What /health tells about the loaded engine; empty before it is ready."""

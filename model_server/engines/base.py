@@ -3,26 +3,18 @@
 An engine generates a batch of :class:`GenerationRequest` in one call. Every
 new token of a row goes through that row's :class:`AnswerTracker`, which
 decides when the row is done (EOS, the speaker tag, a stop string, its token
-budget) and streams the answer's new text. Both engines stop a row as soon
+budget) and hands a streamed request's new text to its ``on_text`` (the
+batcher's: consumers read ``ModelService.generate``). Both engines stop a row as soon
 as its tracker says so, instead of running all ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dialogue.format import TAG_PREFIX, Turn, normalize, prompt_text, serving_messages
-
-# What an answer never contains: control characters and the replacement character of broken bytes.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]")
-
-
-def clean_answer(text: str) -> str:
-    """The answer as sent: cut at the first speaker tag, no control characters, one line."""
-    return normalize(_UNPRINTABLE.sub("", text.split(TAG_PREFIX, 1)[0]))
+from dialogue.format import TAG_PREFIX, Turn, cut_answer, serving_messages, serving_prompt
 
 
 class EngineSettingError(ValueError):
@@ -50,15 +42,26 @@ class GenerationRequest:
     prompt: list[int]
     max_new_tokens: int
     stop: tuple[str, ...] = ()
-    # Called in the engine's thread with each new piece of the answer.
+    # The batcher's, for a streamed request: called in the engine's thread with each new piece.
     on_text: Callable[[str], None] | None = field(default=None, repr=False)
     overrides: SamplingOverrides = SamplingOverrides()
 
 
+# What a generation stream yields: the answer's new pieces (when streamed), then the whole Answer.
+StreamItem = str | Answer
+
+
 class Tokenizer(Protocol):
-    eos_token_id: int | None
+    """What the server uses of a Hugging Face tokenizer."""
+
+    @property
+    def eos_token_id(self) -> int | None: ...
+
+    def __call__(self, text: str) -> Any: ...
 
     def decode(self, token_ids: Any, skip_special_tokens: bool = ..., **kwargs: Any) -> Any: ...
+
+    def convert_ids_to_tokens(self, ids: Any) -> Any: ...
 
 
 class AnswerTracker:
@@ -109,7 +112,7 @@ class AnswerTracker:
         if not final:
             # Hold back what may still become a stop string or a multi-byte character.
             text = text[: len(text) - self._partial_stop(text)].rstrip("\ufffd")
-        answer = clean_answer(text)
+        answer = cut_answer(text)
         if answer.startswith(self._sent) and len(answer) > len(self._sent):
             # A word is sent with the space before it, never a trailing space.
             self._request.on_text(answer[len(self._sent) :])
@@ -125,7 +128,7 @@ class AnswerTracker:
 
     @property
     def answer(self) -> Answer:
-        return Answer(clean_answer(self._text), self.finish_reason)
+        return Answer(cut_answer(self._text), self.finish_reason)
 
 
 class Engine(Protocol):
@@ -149,15 +152,15 @@ class Engine(Protocol):
 class PromptEncoder:
     """The shared format's prompt as token ids that leave room for the answer."""
 
-    tokenizer: Any
+    tokenizer: Tokenizer
     context_size: int
     max_prompt_tokens: int
 
     def encode(self, context: Sequence[Turn], query: str) -> list[int]:
         """The oldest messages go first; a query too long on its own keeps its end."""
-        messages = serving_messages(context, query, self.context_size)
-        for start in range(len(messages)):
-            ids: list[int] = self.tokenizer(prompt_text(messages[start:]))["input_ids"]
+        kept = len(serving_messages(context, query, self.context_size))
+        for size in range(kept, 0, -1):
+            ids: list[int] = self.tokenizer(serving_prompt(context, query, size))["input_ids"]
             if len(ids) <= self.max_prompt_tokens:
                 return ids
         return ids[-self.max_prompt_tokens :]

@@ -9,7 +9,7 @@ from dialogue.format import (
     FIRST_SPEAKER,
     SECOND_SPEAKER,
     Turn,
-    extract_answer,
+    cut_answer,
     merge_consecutive,
     normalize,
     serving_prompt,
@@ -94,7 +94,7 @@ def test_user_text_cannot_forge_a_speaker_tag(messages: list[str]) -> None:
     answer=non_empty_text,
     tail=message_text,
 )
-def test_tokens_agree_and_extraction_sees_only_new_tokens(
+def test_tokens_agree_and_the_cut_sees_only_the_answer(
     tiny_tokenizer, messages: list[str], answer: str, tail: str
 ) -> None:
     tok = tiny_tokenizer
@@ -108,17 +108,14 @@ def test_tokens_agree_and_extraction_sees_only_new_tokens(
 
     # The model answers, then starts the next speaker's turn.
     generated = full_ids[len(prompt_ids) : -1] + tok(f" {FIRST_SPEAKER} {tail}")["input_ids"]
-    assert extract_answer(tok, generated) == normalize(answer)
-    # EOS ends the answer even when text follows it.
-    after_eos = full_ids[len(prompt_ids) :] + tok(" " + tail)["input_ids"]
-    assert extract_answer(tok, after_eos) == normalize(answer)
+    assert cut_answer(tok.decode(generated)) == normalize(answer)
 
 
-def test_extraction_of_nothing_is_empty(tiny_tokenizer) -> None:
-    tok = tiny_tokenizer
-    assert extract_answer(tok, []) == ""
-    assert extract_answer(tok, tok(f"{FIRST_SPEAKER} ещё")["input_ids"]) == ""
-    assert extract_answer(tok, [tok.eos_token_id] + tok(" привет")["input_ids"]) == ""
+def test_the_cut_keeps_one_printable_line_before_the_tag() -> None:
+    assert cut_answer("") == ""
+    assert cut_answer(f"{FIRST_SPEAKER} ещё") == ""
+    assert cut_answer(" \x11\ufffd ") == ""
+    assert cut_answer(f" при\x03вет\ufffd,\n  как\x1f дела {SECOND_SPEAKER} ну") == "привет, как дела"
 
 
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | message_text)

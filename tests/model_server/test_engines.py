@@ -81,6 +81,14 @@ def counted_steps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield steps
 
 
+def test_an_answer_ends_at_eos_even_when_text_follows(tiny_tokenizer) -> None:
+    tok = tiny_tokenizer
+    tracker = base.AnswerTracker(tok, GenerationRequest([], 40), ())
+    tokens = tok(" привет")["input_ids"] + [tok.eos_token_id] + tok(" ещё")["input_ids"]
+    assert any(tracker.push(token) for token in tokens)
+    assert tracker.answer == base.Answer("привет", "stop")
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_generation_stops_at_the_speaker_tag_instead_of_running_every_step(
     tiny_model_dir: Path, counted_steps: list[int], engine: str

@@ -7,9 +7,10 @@ is counted as it arrives and refused when it passes the limit.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model_server.api.errors import ApiError, Shape
 
 
 class BodyLimit:
@@ -55,17 +56,11 @@ class BodyLimit:
                 raise
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        message = f"request body is larger than {self.max_bytes} bytes"
-        body: dict[str, Any]
-        if scope["path"].startswith("/v1/"):
-            body = {
-                "error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}
-            }
-        else:
-            body = {"detail": message}
-        payload = json.dumps(body).encode()
+        shape = Shape.of(scope["path"])
+        error = ApiError(413, f"request body is larger than {self.max_bytes} bytes")
+        payload = json.dumps(error.body(shape)).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         # The rest of the body is never read: the connection closes after the answer.
         headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": error.status_for(shape), "headers": headers})
         await send({"type": "http.response.body", "body": payload})
