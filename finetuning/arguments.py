@@ -215,7 +215,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
-    parser = one_line_parser(classes, prog="python -m finetuning.finetuning")
+    parser = one_line_parser(classes, prog="python -m finetuning.train")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
     parser.set_defaults(**config, **auto_precision(argv, config))
     model_args, data_args, training_args, _ = parse_into(parser, argv)

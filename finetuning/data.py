@@ -38,9 +38,7 @@ def find_csv_files(data_dir: str | Path) -> list[Path]:
         raise DataError(f"{directory}: data directory does not exist")
     files = sorted(directory.glob("*.csv"))
     if not files:
-        raise DataError(
-            f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare_messages)"
-        )
+        raise DataError(f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare)")
     return files
 
 

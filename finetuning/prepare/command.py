@@ -1,6 +1,6 @@
 """Telegram chat exports -> training CSV (context_3, context_2, context_1, response).
 
-    python -m finetuning.prepare_messages \\
+    python -m finetuning.prepare \\
         --tg-history-path chat.json [--tg-history-path account.json ...] \\
         --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
         [--max-gap-minutes 30] [--max-length 500] [--[no-]helper-process]
@@ -190,7 +190,7 @@ def _positive_int(value: str) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m finetuning.prepare_messages",
+        prog="python -m finetuning.prepare",
         description="Turn Telegram Desktop chat exports (JSON) into a training CSV.",
     )
     parser.add_argument(
