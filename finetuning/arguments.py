@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.format import CONTEXT_SIZE
+from finetuning.training_csv import csv_header
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
@@ -31,7 +32,7 @@ class DataFiles:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Directory of prepared CSVs (context_3,context_2,context_1,response); all are used."
+            "help": f"Directory of prepared CSVs ({','.join(csv_header(CONTEXT_SIZE))}); all are used."
         },
     )
     data_file: list[str] | None = field(

@@ -9,9 +9,9 @@ Two stages: exports are streamed and reduced to message records (reader,
 records; in a helper process with 2+ CPUs) and anonymised (cleaning, names),
 then rows are built chat by chat (samples), exact duplicate rows are dropped,
 and the CSV is written to a temporary file that replaces the target only when
-everything succeeded (csv_file). What was kept and dropped, and why, is
-printed and saved next to the CSV as ``NAME.summary.json``. Bad input exits
-with status 1 and one line naming the file and the problem.
+everything succeeded (finetuning.training_csv). What was kept and dropped, and
+why, is printed and saved next to the CSV as ``NAME.summary.json``. Bad input
+exits with status 1 and one line naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any
 from tqdm import tqdm
 
 from dialogue.format import CONTEXT_SIZE
-from finetuning.prepare.csv_file import atomic_text_file, csv_header, write_rows
 from finetuning.prepare.reader import ExportError, warn_if_slow_backend
 from finetuning.prepare.records import SampleOptions, clean_records, export_records, records_in_helper
 from finetuning.prepare.samples import Row, sample_rows
+from finetuning.training_csv import atomic_text_file, write_header, write_rows
 
 
 def summary_path(output_path: Path) -> Path:
@@ -79,7 +79,7 @@ def prepare(
             mininterval=0.5,
         ) as bar,
     ):
-        out.write(",".join(csv_header(options.context_size)) + "\n")
+        write_header(out, options.context_size)
         for batch in rows(bar.update):
             write_rows(out, batch)
     summary = _summary(paths, output_path, options, stats)
