@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
-import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter
 
 from dialogue.format import CONTEXT_SIZE
 from finetuning.training_csv import csv_header
@@ -135,30 +136,23 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
-def _matches(value: Any, annotation: Any) -> bool:
-    """Whether a config value has the type a dataclass field declares (ints pass as floats)."""
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if origin in (list, tuple, dict):
-        return isinstance(value, list if origin is tuple else origin)
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return value in {m.value for m in annotation}
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
+def _has_type(value: Any, annotation: Any) -> bool:
+    """Whether a config value has the type a dataclass field declares (ints pass as floats).
+
+    Strict, so "5e-5" is no float and "yes" no bool, and validated as JSON,
+    which is what a config file holds: an enum field takes its values' strings
+    and a tuple field a list.
+    """
+    try:
+        _adapter(annotation).validate_json(json.dumps(value), strict=True)
+    except (TypeError, ValueError):  # not JSON at all (a YAML date), or not of the type
+        return False
     return True
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
 
 
 def check_config_types(
@@ -177,7 +171,7 @@ def check_config_types(
     wrong = [
         f"{key}={value!r} (expected {hints[key]})"
         for key, value in config.items()
-        if not _matches(value, hints[key])
+        if not _has_type(value, hints[key])
     ]
     if wrong:
         raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
