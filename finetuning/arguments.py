@@ -48,6 +48,7 @@ class DataFiles:
 class ModelArguments:
     model_name_or_path: str = field(
         default="tinkoff-ai/ruDialoGPT-medium",
+        # The one place of the base model: config.yaml leaves it out.
         metadata={"help": "Base model: a hub id or a local directory (./dir, /dir)."},
     )
     precision: str = field(

@@ -45,6 +45,7 @@ def test_shipped_config_values_have_the_declared_types_and_reach_the_arguments()
     assert model_args.model_name_or_path == "tinkoff-ai/ruDialoGPT-medium"
     assert data_args.data_dir == "data_output" and data_args.context_size == CONTEXT_SIZE
     assert "context_size" not in config, "one place for it: the dialogue format's default"
+    assert "model_name_or_path" not in config, "one place for it: ModelArguments' default"
 
 
 def test_a_short_run_scales_warmup_and_the_eval_and_save_intervals() -> None:
