@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.support.net import free_port
 from finetuning.train import main
 from tests.finetuning.train_fixtures import small_data_dir, train_args
-from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.support.net import free_port
 from tests.finetuning.train_fixtures import small_data_dir
-from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -131,8 +131,8 @@ _trained: dict[str, Path] = {}
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on :func:`context_rows`, built once per session (about 30 s on one core)."""
     if "dir" not in _trained:
+        from benchmarks.support.tiny_model import build_tiny_model
         from finetuning.train import main
-        from tests.support.tiny_model import build_tiny_model
 
         root = tmp_path_factory.mktemp("trained")
         base = build_tiny_model(root / "base", n_layer=2, n_embd=64, n_positions=128)
@@ -151,9 +151,9 @@ def trained_data_dir() -> Path:
 def trained_without_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same recipe on the same responses, each after ANOTHER row's context: nothing to learn from it."""
     if "without_context" not in _trained:
+        from benchmarks.support.tiny_model import build_tiny_model
         from finetuning.evaluate import derangement
         from finetuning.train import main
-        from tests.support.tiny_model import build_tiny_model
 
         root = tmp_path_factory.mktemp("trained-without-context")
         base = build_tiny_model(root / "base", n_layer=2, n_embd=64, n_positions=128)

@@ -1,5 +1,5 @@
-"""Loopback helpers for tests and benchmarks that start servers: the product's own."""
+"""Forwards to benchmarks/support/net.py until the tests outside tests/finetuning import it there."""
 
-from bot.net import free_port
+from benchmarks.support.net import free_port
 
 __all__ = ["free_port"]

@@ -1,0 +1,5 @@
+"""Loopback helpers for tests and benchmarks that start servers: the product's own."""
+
+from bot.net import free_port
+
+__all__ = ["free_port"]
