@@ -43,10 +43,10 @@ run: $(VENV)/.installed-server,bot
 	@trap 'exit 0' INT; $(PY) -m bot.local $(ARGS)
 
 prepare: $(VENV)/.installed-train
-	$(PY) -m finetuning.prepare_messages $(ARGS)
+	$(PY) -m finetuning.prepare $(ARGS)
 
 train: $(VENV)/.installed-train
-	$(PY) -m finetuning.finetuning $(ARGS)
+	$(PY) -m finetuning.train $(ARGS)
 
 evaluate: $(VENV)/.installed-train
 	$(PY) -m finetuning.evaluate $(ARGS)

@@ -40,10 +40,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks.support.net import free_port
+from benchmarks.support.speech import assemble_whisper_base, speech_ogg
 from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI
 from tests.bot.processes import start_module, stop
-from tests.support.net import free_port
-from tests.support.speech import assemble_whisper_base, speech_ogg
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,7 @@
 Writes a synthetic single-chat export (prepare_synthetic.py: about 20% replies,
 15% list-form text, service messages, media and forwards mixed in) to a
 temporary directory, then runs, in turn and as whole processes,
-baseline_prepare_original.py and ``python -m finetuning.prepare_messages``
+baseline_prepare_original.py and ``python -m finetuning.prepare``
 (with and without --helper-process; the default picks it with 2+ CPUs). Wall
 and CPU time (helper processes included) come from os.wait4; peak RSS is that
 of the whole process tree, and the busiest process's CPU time tells the wall
@@ -34,8 +34,8 @@ import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = "baseline (original approach)"
-OURS_HELPER = "prepare_messages --helper-process"
-OURS_SINGLE = "prepare_messages --no-helper-process"
+OURS_HELPER = "prepare --helper-process"
+OURS_SINGLE = "prepare --no-helper-process"
 SPEEDUP_TARGET = 3.0
 RSS_TARGET = 0.3
 
@@ -135,7 +135,7 @@ def main() -> int:
             OURS_HELPER: [
                 sys.executable,
                 "-m",
-                "finetuning.prepare_messages",
+                "finetuning.prepare",
                 "--tg-history-path",
                 str(export),
                 "--output-path",
@@ -146,7 +146,7 @@ def main() -> int:
             OURS_SINGLE: [
                 sys.executable,
                 "-m",
-                "finetuning.prepare_messages",
+                "finetuning.prepare",
                 "--tg-history-path",
                 str(export),
                 "--output-path",

@@ -3,7 +3,7 @@
 - original: every sample padded to 512 tokens, loss on every position (padding included),
   random batches - what the original script did.
 - ours: ``finetuning.data`` samples (loss on responses, EOS taught), dynamic padding per batch,
-  length-grouped batches - what ``python -m finetuning.finetuning`` does.
+  length-grouped batches - what ``python -m finetuning.train`` does.
 
 Both train the same randomly initialised GPT-2 with the HF Trainer, same batch size, same steps,
 taking turns step by step (the machine may be shared; both get the same share of it).
@@ -14,7 +14,7 @@ The number that matters is useful (non-padding) tokens per second; target ours >
     python -m benchmarks.train_throughput --csv data_output/chat.csv
 
 Without ``--csv`` the data is a synthetic Telegram export (benchmarks/prepare_synthetic.py)
-run through ``python -m finetuning.prepare_messages``. The tokenizer is a byte-level BPE
+run through ``python -m finetuning.prepare``. The tokenizer is a byte-level BPE
 trained on that CSV (8,000 tokens; ruDialoGPT's own has 50k, so its samples are somewhat
 shorter still, which only favours dynamic padding further).
 """
@@ -49,7 +49,7 @@ def synthetic_csv(workdir: Path, n_messages: int) -> Path:
     csv_path = workdir / "data" / "synthetic.csv"
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
+        [sys.executable, "-m", "finetuning.prepare", "--tg-history-path", str(export),
          "--output-path", str(csv_path)],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
-import types
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict, TypeAdapter
+
 from dialogue.format import CONTEXT_SIZE
+from finetuning.training_csv import csv_header
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 
@@ -31,7 +33,7 @@ class DataFiles:
     data_dir: str | None = field(
         default=None,
         metadata={
-            "help": "Directory of prepared CSVs (context_3,context_2,context_1,response); all are used."
+            "help": f"Directory of prepared CSVs ({','.join(csv_header(CONTEXT_SIZE))}); all are used."
         },
     )
     data_file: list[str] | None = field(
@@ -46,6 +48,7 @@ class DataFiles:
 class ModelArguments:
     model_name_or_path: str = field(
         default="tinkoff-ai/ruDialoGPT-medium",
+        # The one place of the base model: config.yaml leaves it out.
         metadata={"help": "Base model: a hub id or a local directory (./dir, /dir)."},
     )
     precision: str = field(
@@ -134,30 +137,23 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
-def _matches(value: Any, annotation: Any) -> bool:
-    """Whether a config value has the type a dataclass field declares (ints pass as floats)."""
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return value in typing.get_args(annotation)
-    if origin in (list, tuple, dict):
-        return isinstance(value, list if origin is tuple else origin)
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return value in {m.value for m in annotation}
-    if isinstance(annotation, type):
-        return isinstance(value, annotation)
+def _has_type(value: Any, annotation: Any) -> bool:
+    """Whether a config value has the type a dataclass field declares (ints pass as floats).
+
+    Strict, so "5e-5" is no float and "yes" no bool, and validated as JSON,
+    which is what a config file holds: an enum field takes its values' strings
+    and a tuple field a list.
+    """
+    try:
+        _adapter(annotation).validate_json(json.dumps(value), strict=True)
+    except (TypeError, ValueError):  # not JSON at all (a YAML date), or not of the type
+        return False
     return True
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
 
 
 def check_config_types(
@@ -176,7 +172,7 @@ def check_config_types(
     wrong = [
         f"{key}={value!r} (expected {hints[key]})"
         for key, value in config.items()
-        if not _matches(value, hints[key])
+        if not _has_type(value, hints[key])
     ]
     if wrong:
         raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
@@ -215,7 +211,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
-    parser = one_line_parser(classes, prog="python -m finetuning.finetuning")
+    parser = one_line_parser(classes, prog="python -m finetuning.train")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
     parser.set_defaults(**config, **auto_precision(argv, config))
     model_args, data_args, training_args, _ = parse_into(parser, argv)

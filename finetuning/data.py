@@ -1,29 +1,26 @@
 """Prepared CSVs → tokenised training samples with the loss on the responses.
 
-A CSV row (``context_3,context_2,context_1,response``, oldest context first,
-empty cells for missing context) becomes one sample whose text is exactly
-:func:`dialogue.format.training_text` — the serving prompt, the response and
-EOS. ``labels`` is ``-100`` over the prompt (unless the whole text is trained
-on) and over padding; the EOS after the response stays a label, so the model
-learns to stop even though EOS doubles as the pad token.
+A row of a prepared CSV (finetuning.training_csv) becomes one sample whose
+text is exactly :func:`dialogue.format.training_text` — the serving prompt,
+the response and EOS. ``labels`` is ``-100`` over the prompt (unless the
+whole text is trained on) and over padding; the EOS after the response stays
+a label, so the model learns to stop even though EOS doubles as the pad token.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dialogue.format import CONTEXT_SIZE, normalize, training_prompt, training_text
+from finetuning.training_csv import RESPONSE_COLUMN, context_columns
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_COLUMN = "response"
-_CONTEXT_COLUMN = re.compile(r"context_(\d+)")
 IGNORE_INDEX = -100  # labels the loss skips (PyTorch's cross-entropy default)
 
 
@@ -38,9 +35,7 @@ def find_csv_files(data_dir: str | Path) -> list[Path]:
         raise DataError(f"{directory}: data directory does not exist")
     files = sorted(directory.glob("*.csv"))
     if not files:
-        raise DataError(
-            f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare_messages)"
-        )
+        raise DataError(f"{directory}: no *.csv files (prepare them with python -m finetuning.prepare)")
     return files
 
 
@@ -71,12 +66,11 @@ def fit_max_length(max_length: int, model_config: Any, note: bool = True) -> int
     return max_length
 
 
-def context_columns(header: Sequence[str], path: Path | str = "CSV") -> list[str]:
-    """``context_N`` columns of a header, oldest (largest N) first; checks ``response`` is there."""
+def checked_context_columns(header: Sequence[str], path: Path | str = "CSV") -> list[str]:
+    """``context_N`` columns of a header, oldest first; checks ``response`` is there."""
     if RESPONSE_COLUMN not in header:
         raise DataError(f"{path}: no '{RESPONSE_COLUMN}' column (header: {', '.join(header)})")
-    numbered = [(int(m.group(1)), name) for name in header if (m := _CONTEXT_COLUMN.fullmatch(name))]
-    return [name for _, name in sorted(numbered, reverse=True)]
+    return context_columns(header)
 
 
 def read_header(path: Path) -> list[str]:
@@ -99,7 +93,7 @@ def load_dialogues(files: Sequence[Path], cache_dir: str | None = None) -> Any:
 
     if not files:
         raise DataError("no CSV files given")
-    widths = {path: context_columns(read_header(path), path) for path in files}
+    widths = {path: checked_context_columns(read_header(path), path) for path in files}
     parts = []
     for path, columns in widths.items():
         features = datasets.Features({name: datasets.Value("string") for name in read_header(path)})

@@ -169,10 +169,24 @@ def default_output_dir(name: str) -> Path:
     return local / "eval" if local.is_dir() else Path("outputs", "eval", name.replace("/", "--"))
 
 
-def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
+def load_for_scoring(name: str, source: str) -> tuple[Any, Any]:
+    """The tokenizer and the model of ``source``, in eval mode, on the GPU (bf16 where it has it) if any."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except (OSError, ValueError) as error:
+        raise loading_error(name, SETTING, error) from error
+    ensure_pad_token(tokenizer)
+    model.to(device).eval()
+    return tokenizer, model
+
+
+def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
     from finetuning.plots import plot_ablation
 
     # The model and its facts: the context size it was trained with, max_length within its positions.
@@ -182,15 +196,7 @@ def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
         args.context_size if args.context_size is not None else (facts or DialogueFacts()).context_size
     )
     rows = rows_to_score(source, data, args.max_samples)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        model: Any = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except (OSError, ValueError) as error:
-        raise loading_error(args.model_name_or_path, SETTING, error) from error
-    ensure_pad_token(tokenizer)
-    model.to(device).eval()
+    tokenizer, model = load_for_scoring(args.model_name_or_path, source)
     max_length = fit_max_length(
         args.max_length or sys.maxsize, model.config, note=args.max_length is not None
     )

@@ -6,7 +6,7 @@
 #   bash finetuning/train.sh --max_steps 200                     # this machine, all its GPUs, no Slurm
 #
 # Submit from the repository root with its environment active (venv or conda): the job
-# uses `python` from PATH, or $PYTHON. Arguments go to python -m finetuning.finetuning;
+# uses `python` from PATH, or $PYTHON. Arguments go to python -m finetuning.train;
 # the config file (--config, default finetuning/config.yaml) holds everything else.
 # Environment: HF_TOKEN (only with --push_to_hub), GPUS_PER_NODE (default: the GPUs
 # torch sees, 1 on CPU), MASTER_PORT (default 29500). Effective batch size is
@@ -40,13 +40,13 @@ node_launcher() {  # NNODES NODE_RANK MASTER_ADDR TRAINING_FLAGS...
     if [[ -n "${ACCELERATE_CONFIG:-}" ]]; then
         "$PYTHON" -m accelerate.commands.launch --config_file "$ACCELERATE_CONFIG" \
             --num_machines "$nnodes" --num_processes $(( nnodes * NPROC )) --machine_rank "$rank" \
-            --main_process_ip "$master" --main_process_port "$PORT" -m finetuning.finetuning "$@"
+            --main_process_ip "$master" --main_process_port "$PORT" -m finetuning.train "$@"
     elif [[ -n "${SLURM_JOB_ID:-}" ]]; then
         "$PYTHON" -m torch.distributed.run --nnodes="$nnodes" --nproc_per_node="$NPROC" \
             --rdzv_backend=c10d --rdzv_endpoint="$master:$PORT" --rdzv_id="$SLURM_JOB_ID" \
-            -m finetuning.finetuning "$@"
+            -m finetuning.train "$@"
     else
-        "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m finetuning.finetuning "$@"
+        "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m finetuning.train "$@"
     fi
 }
 

@@ -2,8 +2,8 @@
 
 ``finetuning.evaluate`` pointed at the trained model scores these rows, so it
 never re-derives a split from its own copy of the defaults (and never scores
-training rows). The file is a prepared CSV (``context_N,…,context_1,response``)
-that any other tool can read as well.
+training rows). The file is a prepared CSV (finetuning.training_csv) that
+any other tool can read as well.
 
 The leading underscore keeps it local: ``Trainer.push_to_hub`` skips ``_*``
 files, and these are chat messages, even if anonymised.
@@ -11,11 +11,10 @@ files, and these are chat messages, even if anonymised.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
-from finetuning.data import RESPONSE_COLUMN
+from finetuning.training_csv import write_header, write_rows
 
 VALIDATION_ROWS_FILE = "_validation_rows.csv"
 
@@ -27,11 +26,15 @@ def save_validation_rows(dialogues: Any, output_dir: str | Path) -> Path:
     path = Path(output_dir) / VALIDATION_ROWS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([*(f"context_{n}" for n in range(width, 0, -1)), RESPONSE_COLUMN])
-        for context, response in zip(messages, dialogues["response"], strict=True):
-            # Rows from files of different widths are aligned on the newest message, as when read.
-            writer.writerow([*([""] * (width - len(context))), *context, response])
+        write_header(f, width)
+        # Rows from files of different widths are aligned on the newest message, as when read.
+        write_rows(
+            f,
+            (
+                [*([""] * (width - len(context))), *context, response]
+                for context, response in zip(messages, dialogues["response"], strict=True)
+            ),
+        )
     return path
 
 

@@ -1,6 +1,6 @@
 """Telegram chat exports -> training CSV (context_3, context_2, context_1, response).
 
-    python -m finetuning.prepare_messages \\
+    python -m finetuning.prepare \\
         --tg-history-path chat.json [--tg-history-path account.json ...] \\
         --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
         [--max-gap-minutes 30] [--max-length 500] [--[no-]helper-process]
@@ -9,9 +9,9 @@ Two stages: exports are streamed and reduced to message records (reader,
 records; in a helper process with 2+ CPUs) and anonymised (cleaning, names),
 then rows are built chat by chat (samples), exact duplicate rows are dropped,
 and the CSV is written to a temporary file that replaces the target only when
-everything succeeded (csv_file). What was kept and dropped, and why, is
-printed and saved next to the CSV as ``NAME.summary.json``. Bad input exits
-with status 1 and one line naming the file and the problem.
+everything succeeded (finetuning.training_csv). What was kept and dropped, and
+why, is printed and saved next to the CSV as ``NAME.summary.json``. Bad input
+exits with status 1 and one line naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any
 from tqdm import tqdm
 
 from dialogue.format import CONTEXT_SIZE
-from finetuning.prepare.csv_file import atomic_text_file, csv_header, write_rows
 from finetuning.prepare.reader import ExportError, warn_if_slow_backend
 from finetuning.prepare.records import SampleOptions, clean_records, export_records, records_in_helper
 from finetuning.prepare.samples import Row, sample_rows
+from finetuning.training_csv import atomic_text_file, write_header, write_rows
 
 
 def summary_path(output_path: Path) -> Path:
@@ -79,7 +79,7 @@ def prepare(
             mininterval=0.5,
         ) as bar,
     ):
-        out.write(",".join(csv_header(options.context_size)) + "\n")
+        write_header(out, options.context_size)
         for batch in rows(bar.update):
             write_rows(out, batch)
     summary = _summary(paths, output_path, options, stats)
@@ -190,7 +190,7 @@ def _positive_int(value: str) -> int:
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m finetuning.prepare_messages",
+        prog="python -m finetuning.prepare",
         description="Turn Telegram Desktop chat exports (JSON) into a training CSV.",
     )
     parser.add_argument(

@@ -4,7 +4,7 @@ Two shapes are read: a single chat (``{"name", "type", "id", "messages": [...]}`
 and a full-account export (``{"chats": {"list": [chat, ...]}}``, plus
 ``left_chats``). Messages are parsed one by one with ijson, so memory does not
 grow with the file: a chat export in Telegram Desktop's own layout a block
-at a time (layout.py), anything else with ijson. Either way a message comes
+at a time (desktop_decoder.py), anything else with ijson. Either way a message comes
 as a :class:`Message` (None for an element that is not an object). Bad input
 raises :class:`ExportError` naming the file and, for broken JSON, the
 position of the error.
@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from finetuning.prepare.layout import Message, as_message, laid_out_messages
+from finetuning.prepare.desktop_decoder import Message, as_message, laid_out_messages
 
 # The pure-Python backend works but is about 20 times slower.
 FAST_BACKENDS = ("yajl2_c",)

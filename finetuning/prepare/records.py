@@ -36,7 +36,7 @@ from msgspec import UNSET
 
 from dialogue.format import CONTEXT_SIZE, normalize
 from finetuning.prepare.cleaning import anonymized_texts, join_text
-from finetuning.prepare.layout import Message
+from finetuning.prepare.desktop_decoder import Message
 from finetuning.prepare.names import Names, participant_names
 from finetuning.prepare.reader import ExportError, read_chats
 

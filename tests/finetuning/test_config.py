@@ -45,6 +45,7 @@ def test_shipped_config_values_have_the_declared_types_and_reach_the_arguments()
     assert model_args.model_name_or_path == "tinkoff-ai/ruDialoGPT-medium"
     assert data_args.data_dir == "data_output" and data_args.context_size == CONTEXT_SIZE
     assert "context_size" not in config, "one place for it: the dialogue format's default"
+    assert "model_name_or_path" not in config, "one place for it: ModelArguments' default"
 
 
 def test_a_short_run_scales_warmup_and_the_eval_and_save_intervals() -> None:
@@ -63,6 +64,8 @@ def test_a_short_run_scales_warmup_and_the_eval_and_save_intervals() -> None:
         ("learning_rate: 5e-5", "learning_rate"),  # YAML reads this as a string
         ("max_steps: '100'", "max_steps"),
         ("train_on_context: 'yes'", "train_on_context"),
+        ("lr_scheduler_type: [cosine]", "lr_scheduler_type"),  # a list for an enum crashed the old check
+        ("report_to: [1]", "report_to"),
         ("learning_rat: 0.1", "unknown keys"),
         ("max_steps: [100", "not valid YAML"),
         ("hub_token: hf_secret", "HF_TOKEN"),

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from dialogue.format import normalize
 from finetuning.prepare.cleaning import anonymize, anonymized_texts, join_text, junk_match
-from finetuning.prepare.csv_file import csv_header, write_rows
 from finetuning.prepare.names import Names
+from finetuning.training_csv import context_columns, csv_header, write_rows
 
 # Russian and Latin letters, digits, punctuation, "@" runs, quotes and every kind of whitespace.
 ALPHABET = "абвгАБВ xyzXYZ0129 .,;!?@@@\"'\n\r\t\u00a0\u2028\u3000😂\u200d-"
@@ -97,6 +97,13 @@ def _stdlib_csv(rows: list[list[str]]) -> str:
 def test_header_names_contexts_oldest_first() -> None:
     assert csv_header(3) == ["context_3", "context_2", "context_1", "response"]
     assert csv_header(1) == ["context_1", "response"]
+    # What the writer names, the reader finds, whatever the order of the file's columns.
+    assert context_columns(csv_header(12)) == csv_header(12)[:-1]
+    assert context_columns(["response", "context_1", "context_10", "context_2", "note"]) == [
+        "context_10",
+        "context_2",
+        "context_1",
+    ]
 
 
 @pytest.mark.parametrize(

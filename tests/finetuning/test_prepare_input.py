@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from finetuning.prepare import records as prepare_records
-from finetuning.prepare_messages import main
+from finetuning.prepare.command import main
 from tests.finetuning.export_fixtures import account, as_lists, chat, msg, prepare, write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_json_error_position_points_at_the_broken_byte(
 def run_prepare_messages(export: Path, output: Path) -> subprocess.CompletedProcess[str]:
     """The command as a user runs it, in its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "finetuning.prepare_messages", "--tg-history-path", str(export),
+        [sys.executable, "-m", "finetuning.prepare", "--tg-history-path", str(export),
          "--output-path", str(output)],
         cwd=REPO,
         capture_output=True,
@@ -269,13 +269,13 @@ def _talk() -> dict[str, Any]:
 
 @pytest.mark.parametrize("mode", ["--helper-process", "--no-helper-process"])
 def test_the_files_layout_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-    """Telegram's own layout is decoded in blocks cut between messages (layout.py); any other
+    """Telegram's own layout is decoded in blocks cut between messages (desktop_decoder.py); any other
     layout, or one that only starts like Telegram's, must give the same rows and counts."""
-    from finetuning.prepare import layout
+    from finetuning.prepare import desktop_decoder
 
     # Many blocks, some without a seam.
-    monkeypatch.setattr(layout, "_HEAD_BYTES", 400)
-    monkeypatch.setattr(layout, "_BLOCK_BYTES", 300)
+    monkeypatch.setattr(desktop_decoder, "_HEAD_BYTES", 400)
+    monkeypatch.setattr(desktop_decoder, "_BLOCK_BYTES", 300)
     data = _talk()
     telegram = write_json(tmp_path / "telegram.json", data)
     compact = tmp_path / "compact.json"

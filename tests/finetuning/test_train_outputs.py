@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dialogue.model_facts import FACTS_FILE, DialogueFacts, read_local_facts
-from finetuning.finetuning import main
+from finetuning.train import main
 from tests.finetuning.train_fixtures import small_data_dir
 
 

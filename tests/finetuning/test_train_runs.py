@@ -1,4 +1,4 @@
-"""Runs of python -m finetuning.finetuning: two processes under torchrun, and resuming."""
+"""Runs of python -m finetuning.train: two processes under torchrun, and resuming."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from finetuning.finetuning import main
+from benchmarks.support.net import free_port
+from finetuning.train import main
 from tests.finetuning.train_fixtures import small_data_dir, train_args
-from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """Mistakes a user makes with training and evaluation: one line on stderr, no traceback, in seconds.
 
-Run as a user runs them, ``python -m finetuning.finetuning`` / ``python -m finetuning.evaluate``
+Run as a user runs them, ``python -m finetuning.train`` / ``python -m finetuning.evaluate``
 in their own process.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.support.net import free_port
 from tests.finetuning.train_fixtures import small_data_dir
-from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def test_training_refuses_a_mistake_in_one_line(
     tiny_model_dir: Path, data_dir: Path, tmp_path: Path, flags: list[str], expected: str
 ) -> None:
     defaults = ["--model_name_or_path", str(tiny_model_dir), "--data_dir", str(data_dir)]
-    line, _ = run("finetuning.finetuning", *defaults, "--output_dir", str(tmp_path / "out"), *flags)
+    line, _ = run("finetuning.train", *defaults, "--output_dir", str(tmp_path / "out"), *flags)
     assert expected in line
     assert not (tmp_path / "out").exists(), "nothing written"
 
@@ -67,14 +67,14 @@ def test_training_refuses_a_mistake_in_one_line(
 def test_a_broken_config_file_is_one_line(tmp_path: Path) -> None:
     config = tmp_path / "my.yaml"
     config.write_text("max_steps: [100\n")
-    line, _ = run("finetuning.finetuning", "--config", str(config))
+    line, _ = run("finetuning.train", "--config", str(config))
     assert line.startswith(f"finetuning: {config}: not valid YAML: ")
 
 
 def test_training_stops_in_seconds_when_the_hub_is_unreachable(data_dir: Path, tmp_path: Path) -> None:
     # A typo in a local path is a valid-looking hub id: online, the hub is asked, and nothing answers.
     line, elapsed = run(
-        "finetuning.finetuning",
+        "finetuning.train",
         *("--model_name_or_path", "outputs/tiny-rn", "--data_dir", str(data_dir)),
         *("--output_dir", str(tmp_path / "out")),
         HF_HUB_OFFLINE="0",
@@ -93,7 +93,7 @@ def test_an_existing_model_in_the_output_dir_is_not_overwritten(
     out.mkdir()
     (out / "model.safetensors").write_bytes(b"an earlier run's weights")
     line, _ = run(
-        "finetuning.finetuning",
+        "finetuning.train",
         *("--model_name_or_path", str(tiny_model_dir), "--data_dir", str(data_dir), "--output_dir", str(out)),
     )
     assert f"--output_dir {out} already holds a model; pass --overwrite_output_dir" in line

@@ -98,7 +98,7 @@ def probes() -> list[Probe]:
 def train_args(
     model_dir: Path, data_dir: Path, output_dir: Path, cache_dir: Path, **overrides: object
 ) -> list[str]:
-    """Command-line flags for a quick CPU run of finetuning.finetuning on top of config.yaml."""
+    """Command-line flags for a quick CPU run of finetuning.train on top of config.yaml."""
     flags: dict[str, object] = {
         "model_name_or_path": model_dir,
         "data_dir": data_dir,
@@ -131,8 +131,8 @@ _trained: dict[str, Path] = {}
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained on :func:`context_rows`, built once per session (about 30 s on one core)."""
     if "dir" not in _trained:
-        from finetuning.finetuning import main
-        from tests.support.tiny_model import build_tiny_model
+        from benchmarks.support.tiny_model import build_tiny_model
+        from finetuning.train import main
 
         root = tmp_path_factory.mktemp("trained")
         base = build_tiny_model(root / "base", n_layer=2, n_embd=64, n_positions=128)
@@ -151,9 +151,9 @@ def trained_data_dir() -> Path:
 def trained_without_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same recipe on the same responses, each after ANOTHER row's context: nothing to learn from it."""
     if "without_context" not in _trained:
+        from benchmarks.support.tiny_model import build_tiny_model
         from finetuning.evaluate import derangement
-        from finetuning.finetuning import main
-        from tests.support.tiny_model import build_tiny_model
+        from finetuning.train import main
 
         root = tmp_path_factory.mktemp("trained-without-context")
         base = build_tiny_model(root / "base", n_layer=2, n_embd=64, n_positions=128)
