@@ -4,7 +4,7 @@
 
 A deploy (``docker compose up -d`` with a new image) is SIGTERM to the running
 bot, then a new process. Here: the real ``python -m bot`` polls the fake Bot
-API (tests/bot/fake_bot_api.py), keeps its inbox and contexts in PostgreSQL
+API (benchmarks/support/fake_bot_api.py), keeps its inbox and contexts in PostgreSQL
 (127.0.0.1:5432, a scratch database), and asks a stub model server that takes
 ``--answer-s`` per answer. Each user sends a burst; once every chat has a
 message in hand the bot gets SIGTERM, and a new bot starts as soon as the old
@@ -22,9 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.core import texts
-from tests.bot.conftest import temporary_pg_database
-from tests.bot.delivery_support import (
+from benchmarks.support.bot_processes import (
     TOKEN,
     StubModelServer,
     bot_env,
@@ -33,7 +31,9 @@ from tests.bot.delivery_support import (
     text_update,
     wait_ready,
 )
-from tests.bot.fake_bot_api import FakeBotAPI
+from benchmarks.support.databases import temporary_pg_database
+from benchmarks.support.fake_bot_api import FakeBotAPI
+from bot.core import texts
 
 ERRORS = {texts.MODEL_UNAVAILABLE, texts.MODEL_TIMEOUT, texts.MODEL_FAILED, texts.INTERNAL_ERROR}
 

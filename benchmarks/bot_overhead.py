@@ -3,7 +3,7 @@
     python -m benchmarks.bot_overhead [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
 
 1. Per-message time spent by the bot outside the model: the real
-   ``python -m bot`` process polls a fake Bot API (tests/bot/fake_bot_api.py)
+   ``python -m bot`` process polls a fake Bot API (benchmarks/support/fake_bot_api.py)
    on loopback, keeps context in a real PostgreSQL (127.0.0.1:5432, user
    postgres; a scratch database is created and dropped), and asks a model
    server that answers instantly. Two measures per message:
@@ -40,10 +40,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks.support.fake_bot_api import BOT_USER, FakeBotAPI
 from benchmarks.support.net import free_port
+from benchmarks.support.processes import start_module, stop
 from benchmarks.support.speech import assemble_whisper_base, speech_ogg
-from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI
-from tests.bot.processes import start_module, stop
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.net import free_port
+from benchmarks.support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -40,8 +40,8 @@ from typing import Any
 import httpx
 
 from benchmarks.server_processes import ModelServer, rss_mib
+from benchmarks.support.tiny_model import build_tokenizer
 from dialogue.generation import MODEL_CARD_GENERATION as CARD
-from tests.support.tiny_model import build_tokenizer
 
 QUERIES = [
     "привет, как дела?", "что ты сегодня делал вечером?", "посоветуй хороший фильм", "какая погода в Москве?",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.format import CONTEXT_SIZE, normalize, training_prompt, training_text
+from dialogue.model_facts import position_count
 from finetuning.training_csv import RESPONSE_COLUMN, context_columns
 
 logger = logging.getLogger(__name__)
@@ -53,16 +54,14 @@ def data_files(data_dir: str | None, data_file: Sequence[str] | None) -> list[Pa
 
 def fit_max_length(max_length: int, model_config: Any, note: bool = True) -> int:
     """``max_length`` clamped to the model's positions: past them GPT-2 fails mid-run (IndexError)."""
-    positions = getattr(model_config, "n_positions", None) or getattr(
-        model_config, "max_position_embeddings", None
-    )
+    positions = position_count(model_config)
     if positions and max_length > positions:
         if not note:
-            return int(positions)
+            return positions
         logger.warning(
             "max_length %d is more than the model's %d positions: using %d", max_length, positions, positions
         )
-        return int(positions)
+        return positions
     return max_length
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import URL
 
-from tests.support.net import free_port
+from benchmarks.support.net import free_port
 
 
 def _server_bin() -> Path | None:

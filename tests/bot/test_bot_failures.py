@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from bot.core import texts
-from tests.bot.delivery_support import (
+from benchmarks.support.bot_processes import (
     CONTEXT_SIZE,
     StubModelServer,
     bot_env,
@@ -23,8 +22,9 @@ from tests.bot.delivery_support import (
     text_update,
     wait_ready,
 )
-from tests.bot.fake_bot_api import FakeBotAPI
-from tests.bot.processes import start_module
+from benchmarks.support.fake_bot_api import FakeBotAPI
+from benchmarks.support.processes import start_module
+from bot.core import texts
 
 pytestmark = pytest.mark.timeout(120)
 

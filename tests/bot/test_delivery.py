@@ -15,8 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
-from bot.core import texts
-from tests.bot.delivery_support import (
+from benchmarks.support.bot_processes import (
     StubModelServer,
     bot_env,
     bot_process,
@@ -27,9 +26,10 @@ from tests.bot.delivery_support import (
     text_update,
     wait_ready,
 )
-from tests.bot.fake_bot_api import FakeBotAPI
+from benchmarks.support.fake_bot_api import FakeBotAPI
+from benchmarks.support.net import free_port
+from bot.core import texts
 from tests.bot.private_postgres import private_postgres
-from tests.support.net import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 from pydantic import ValidationError
 
+from benchmarks.support.processes import REPO
 from bot.settings import Settings
-from tests.bot.processes import REPO
 
 
 def test_polling_needs_nothing_more() -> None:

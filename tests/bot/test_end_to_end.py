@@ -13,10 +13,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from benchmarks.support.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
+from benchmarks.support.net import free_port
+from benchmarks.support.processes import model_server_env, start_module, stop, wait_healthy
 from bot.core import texts
-from tests.bot.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
-from tests.bot.processes import model_server_env, start_module, stop, wait_healthy
-from tests.support.net import free_port
 
 TOKEN = "123456789:E2E-very-secret-token_xyz"
 

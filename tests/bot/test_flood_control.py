@@ -11,6 +11,8 @@ import pytest
 from aiogram.types import Update
 from sqlalchemy.engine import URL
 
+from benchmarks.support.bot_processes import TOKEN, text_update
+from benchmarks.support.fake_bot_api import FakeBotAPI
 from bot.core import texts
 from bot.intake.workers import Delivery
 from bot.settings import Settings
@@ -18,8 +20,6 @@ from bot.storage.context_store import ContextStore
 from bot.storage.db import create_engine, upgrade_database
 from bot.storage.inbox import Inbox
 from bot.telegram.app import build_dispatcher
-from tests.bot.delivery_support import TOKEN, text_update
-from tests.bot.fake_bot_api import FakeBotAPI
 from tests.bot.fake_model import FakeModelServer
 from tests.bot.mocked_bot import MockedBot
 

@@ -14,6 +14,7 @@ from aiogram import Dispatcher
 from aiogram.types import Update
 from sqlalchemy.engine import URL
 
+from benchmarks.support.speech import silence_ogg
 from bot.core import texts
 from bot.core.speech import FasterWhisperRecognizer, Recognizer
 from bot.settings import Settings
@@ -25,7 +26,6 @@ from bot.telegram.retry import RetryRequestMiddleware
 from dialogue.format import Turn
 from tests.bot.fake_model import FakeModelServer
 from tests.bot.mocked_bot import MockedBot
-from tests.support.speech import silence_ogg
 
 _update_ids = itertools.count(1)
 
@@ -262,7 +262,7 @@ async def test_missing_voice_file_gets_clear_reply(voice_harness: Harness) -> No
 
 async def test_database_down_gets_apology(tmp_path: Any) -> None:
     # A PostgreSQL URL where nothing listens: every attempt is refused.
-    from tests.support.net import free_port
+    from benchmarks.support.net import free_port
 
     down = URL.create("postgresql+asyncpg", "postgres", None, "127.0.0.1", free_port(), "nothing")
     engine = create_engine(down)

@@ -9,10 +9,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from benchmarks.support.bot_processes import TOKEN, text_update
+from benchmarks.support.fake_bot_api import FakeBotAPI
 from bot.storage.db import create_engine
 from bot.storage.inbox import Inbox, entry_of, forget_sender
-from tests.bot.delivery_support import TOKEN, text_update
-from tests.bot.fake_bot_api import FakeBotAPI
 
 # Numbers the test messages as Telegram would; never started, no bot talks to it here.
 TELEGRAM = FakeBotAPI(TOKEN)

@@ -6,10 +6,10 @@ import logging
 import pytest
 from aiohttp import ClientResponseError
 
+from benchmarks.support.fake_bot_api import FakeBotAPI
 from bot.log_redaction import RedactingFormatter
 from bot.settings import Settings
 from bot.telegram.app import build_bot
-from tests.bot.fake_bot_api import FakeBotAPI
 
 TOKEN = "555:redaction-test-SECRET"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.support.net import free_port
+from benchmarks.support.speech import silence_ogg
 from bot.core.speech import (
     SAMPLE_RATE,
     AudioDecodeError,
@@ -16,8 +18,6 @@ from bot.core.speech import (
     RecognitionUnavailable,
     decode_audio,
 )
-from tests.support.net import free_port
-from tests.support.speech import silence_ogg
 
 
 def test_telegram_voice_decodes_to_16khz_mono_float(russian_voice_ogg: bytes) -> None:

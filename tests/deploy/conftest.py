@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.support.net import free_port
 from tests.deploy.support import (
     CPU_STACK,
     ENV_EXAMPLE,
@@ -23,7 +24,6 @@ from tests.deploy.support import (
     service_settings,
     settings_env,
 )
-from tests.support.net import free_port
 
 
 @pytest.fixture(scope="session")

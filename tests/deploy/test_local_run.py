@@ -25,10 +25,10 @@ from typing import IO, Any
 import psutil
 import pytest
 
+from benchmarks.support.fake_bot_api import FakeBotAPI
 from bot.core import texts
 from bot.local.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID
 from dialogue.format import CONTEXT_SIZE
-from tests.bot.fake_bot_api import FakeBotAPI
 from tests.deploy.support import READY_TIMEOUT_S, expected_answer
 
 Q1, Q2 = "как прошёл день?", "расскажи анекдот"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
+from benchmarks.support.net import free_port
 from dialogue import model_source
 from dialogue.model_source import ModelSourceError, looks_like_path, resolve_model_source
-from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTING = "MODEL_NAME_OR_PATH"

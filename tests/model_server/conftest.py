@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from benchmarks.support.net import free_port
 from model_server.main import create_app
 from model_server.service import ModelService
 from model_server.settings import GenerationSettings, Settings
-from tests.support.net import free_port
 
 ENGINES = ["transformers", "ctranslate2"]
 
@@ -37,7 +37,7 @@ def build_serving_model(out_dir: Path, *, seed: int = 10, extra_rows: int = 32) 
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from tests.support.tiny_model import build_tokenizer
+    from benchmarks.support.tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     config = GPT2Config(

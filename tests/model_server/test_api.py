@@ -14,11 +14,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from benchmarks.support.net import free_port
 from dialogue.format import TAG_PREFIX, Turn, normalize, serving_prompt
 from model_server.service import ModelService
 from model_server.settings import Settings
 from tests.model_server.conftest import ENGINES, LiveServer, serve
-from tests.support.net import free_port
 
 
 def printable(text: str) -> str:

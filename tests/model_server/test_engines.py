@@ -13,14 +13,14 @@ import httpx
 import pytest
 import torch
 
+from benchmarks.support.net import free_port
+from benchmarks.support.tiny_model import build_tiny_model
 from model_server.engines import base
 from model_server.engines.base import GenerationRequest, SamplingOverrides
 from model_server.engines.ctranslate2 import CTranslate2Engine
 from model_server.loading import load_engine
 from model_server.settings import GenerationSettings, Settings
 from tests.model_server.conftest import ENGINES, build_serving_model, greedy, serve
-from tests.support.net import free_port
-from tests.support.tiny_model import build_tiny_model
 
 
 def test_cpu_default_is_ctranslate2_int8_sampling_with_one_beam(serving_model_dir: Path) -> None:

@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.bot.fake_bot_api import FakeBotAPI
-from tests.bot.processes import start_module
-from tests.support.net import free_port
+from benchmarks.support.fake_bot_api import FakeBotAPI
+from benchmarks.support.net import free_port
+from benchmarks.support.processes import start_module
 
 TOKEN = "123456789:delivery-test-token_abc"
 CONTEXT_SIZE = 20  # every exchange of a test stays visible in the stored context
