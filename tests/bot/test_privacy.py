@@ -8,10 +8,10 @@ import subprocess
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from benchmarks.support.databases import PG_HOST, PG_PORT, PG_USER
 from bot.core import texts
 from bot.storage.scope import Scope
 from dialogue.format import Turn
-from tests.bot.conftest import PG_HOST, PG_PORT, PG_USER
 from tests.bot.group_updates import GROUP, bot_message, mention, message, person, update
 from tests.bot.test_handlers import make_harness
 
