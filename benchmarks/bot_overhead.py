@@ -1,6 +1,12 @@
 """Bot overhead per message, and the cost of loading the speech recogniser per message.
 
     python -m benchmarks.bot_overhead [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
+    python -m benchmarks.bot_overhead --baseline-tree /tmp/base [--turns 3] [--group]
+
+``--baseline-tree``: another checkout (``git worktree add /tmp/base <commit>``) whose
+``python -m bot`` takes turns with this tree's, in one run, against the same fake
+Bot API, model server and PostgreSQL; it prints the bot CPU per message of both
+and the ratio (the figure a change is held to).
 
 1. Per-message time spent by the bot outside the model: the real
    ``python -m bot`` process polls a fake Bot API (benchmarks/support/fake_bot_api.py)
@@ -119,7 +125,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def overhead(
-    rounds: int, concurrent_rounds: int, group: bool = False
+    rounds: int, concurrent_rounds: int, group: bool = False, tree: Path = REPO
 ) -> list[tuple[int, int, list[float], list[float], float, float]]:
     admin, database = await scratch_database()
     api = await FakeBotAPI(TOKEN).start()
@@ -136,7 +142,7 @@ async def overhead(
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "INFO",
     }
-    bot = start_module("bot", env, log_path)
+    bot = start_module("bot", env, log_path, tree)
     rows = []
     try:
         await api.wait_for(lambda: bool(api.calls_of("getUpdates")) or bot.poll() is not None, 120)
@@ -213,6 +219,23 @@ def voice(runs: int) -> list[tuple[str, float, float, str]]:
     return rows
 
 
+def compare_trees(baseline: Path, turns: int, rounds: int, concurrent_rounds: int, group: bool) -> None:
+    """Both bots take turns (baseline first); medians of the turns' CPU per message."""
+    cpu: dict[tuple[str, int], list[float]] = {}
+    for turn in range(turns):
+        for label, tree in (("baseline", baseline.resolve()), ("this tree", REPO)):
+            for users, _, _, _, cpu_ms, _ in asyncio.run(overhead(rounds, concurrent_rounds, group, tree)):
+                cpu.setdefault((label, users), []).append(cpu_ms)
+            print(f"turn {turn + 1}/{turns}: {label} done", flush=True)
+    kind = "group reply (chain lookup)" if group else "private text"
+    print(f"\nbot CPU ms per {kind} message, medians of {turns} turns (baseline: {baseline})")
+    print("| concurrent users | baseline | this tree | ratio |")
+    print("| ---: | ---: | ---: | ---: |")
+    for users in (1, 50):
+        old, new = (statistics.median(cpu[(label, users)]) for label in ("baseline", "this tree"))
+        print(f"| {users} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -221,8 +244,15 @@ def main() -> None:
     parser.add_argument("--concurrent-rounds", type=int, default=10, help="rounds of 50 users at once")
     parser.add_argument("--voice-runs", type=int, default=5, help="0: skip the voice measurement")
     parser.add_argument("--group", action="store_true", help="group replies: chain lookups included")
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="another checkout whose bot takes turns with this one"
+    )
+    parser.add_argument("--turns", type=int, default=3, help="with --baseline-tree: turns of each bot")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.baseline_tree is not None:
+        compare_trees(args.baseline_tree, args.turns, args.rounds, args.concurrent_rounds, args.group)
+        return
 
     rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds, args.group))
     kind = "group reply (chain lookup)" if args.group else "private text"

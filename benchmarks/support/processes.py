@@ -15,12 +15,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 
 
-def start_module(module: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_module(
+    module: str, env: dict[str, str], log_path: Path, tree: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """``python -m module`` from ``tree`` (its own packages come first on sys.path)."""
     log = open(log_path, "ab")  # the child writes to it until it ends
     try:
         return subprocess.Popen(
             [sys.executable, "-m", module],
-            cwd=REPO,
+            cwd=tree,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=log,
             stderr=subprocess.STDOUT,
