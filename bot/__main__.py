@@ -21,6 +21,7 @@ from bot.startup import StartupError
 from bot.storage.context_store import ContextStore
 from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
 from bot.storage.inbox import Inbox, forget_sender
+from bot.telegram.answerable import WouldAnswer
 from bot.telegram.app import build_bot, build_dispatcher, token_problem
 
 log = logging.getLogger("bot")
@@ -58,7 +59,8 @@ async def run(settings: Settings, token: str) -> None:
             engine.url,
             settings.model_server_url,
         )
-        await serve(settings, bot, dp, inbox)
+        # The intake may not import bot.telegram: the routers' rules for its apology are handed in.
+        await serve(settings, bot, dp, inbox, WouldAnswer(settings, bot))
     finally:
         # Only now: the handlers are done with every client.
         await bot.session.close()

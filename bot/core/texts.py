@@ -63,4 +63,7 @@ VOICE_EMPTY = N_("Не расслышал ни слова. Попробуй за
 VOICE_UNAVAILABLE = N_("Распознавание речи сейчас недоступно. Напиши, пожалуйста, текстом.")
 RECOGNIZED = N_("Распознано: {transcript}")
 
-TOO_MANY_MESSAGES = N_("Ты пишешь слишком часто. Подожди несколько секунд, и я отвечу.")
+# Flood control drops the message (bot/telegram/flood_control.py): the text says so.
+TOO_MANY_MESSAGES = N_(
+    "Ты пишешь слишком часто, и я пропускаю сообщения. Подожди {seconds} с и напиши снова."
+)

@@ -17,7 +17,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.core.i18n import build_i18n, translator
-from bot.intake.notices import Apologies
+from bot.intake.notices import Apologies, WouldAnswer
 from bot.intake.polling import poll
 from bot.intake.webhook import register_webhook, start_server
 from bot.intake.workers import LINGER_S, Delivery
@@ -27,7 +27,10 @@ from bot.storage.inbox import Inbox
 log = logging.getLogger(__name__)
 
 
-async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> None:
+async def serve(
+    settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox, would_answer: WouldAnswer
+) -> None:
+    """``would_answer``: the routers' rules for a raw update, for the apology while it cannot be stored."""
     allowed_updates = dp.resolve_used_update_types()
 
     async def process(payload: dict[str, Any], recent_messages: int) -> None:
@@ -35,7 +38,7 @@ async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> N
         await dp.feed_update(bot, update, recent_messages=recent_messages)
 
     delivery = Delivery(inbox, process, linger_s=LINGER_S[settings.bot_mode])
-    apologies = Apologies(bot, translator(build_i18n(), settings.bot_language))
+    apologies = Apologies(bot, translator(build_i18n(), settings.bot_language), would_answer)
     stop = _stop_on_signals()
     # The routers' own start-up (command menu, retention purge), as aiogram's polling would run it.
     lifecycle = {"bot": bot, "dispatcher": dp, "bots": [bot], **dp.workflow_data}

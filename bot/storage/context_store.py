@@ -129,19 +129,22 @@ class ContextStore:
                 [{"message_id": i, "text": t} for i, t in answer_pieces], ensure_ascii=False
             ),
         }
-        if query_message_id is None:
-            statement = sql.APPEND_POSTGRES if self._postgres else sql.APPEND_SQLITE
+        if self._postgres:
+            statement = sql.APPEND_POSTGRES if query_message_id is None else sql.EXCHANGE_POSTGRES
+
+            async def run() -> bool:
+                # No waiting for the WAL flush, in this transaction only (sql.ASYNC_COMMIT says why).
+                async with self._transactional.begin() as connection:
+                    await connection.execute(sql.ASYNC_COMMIT)
+                    stored = await connection.execute(statement, params)
+                    return query_message_id is None or stored.first() is not None
+
+        elif query_message_id is None:
 
             async def run() -> bool:
                 async with self.engine.connect() as connection:
-                    await connection.execute(statement, params)
+                    await connection.execute(sql.APPEND_SQLITE, params)
                 return True
-
-        elif self._postgres:
-
-            async def run() -> bool:
-                async with self.engine.connect() as connection:
-                    return (await connection.execute(sql.EXCHANGE_POSTGRES, params)).first() is not None
 
         else:
 

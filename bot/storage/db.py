@@ -47,10 +47,9 @@ def create_engine(settings: Settings | URL | str, timeout_s: float | None = None
         url, timeout_s = make_url(settings), timeout_s or 5.0
     connect_args: dict[str, object] = {}
     if url.get_backend_name() == "postgresql":
-        # A context write need not wait for its WAL flush (~5 ms on a plain disk,
-        # more than the rest of a message's handling). A PostgreSQL crash may then
-        # lose the last fraction of a second of context updates, never corrupt one.
-        connect_args["server_settings"] = {"synchronous_commit": "off"}
+        # Commits wait for their WAL flush (PostgreSQL's default): an inbox row is
+        # acknowledged to Telegram once committed, and a /forget to the user. Only
+        # the context store's exchange writes opt out, per transaction (context_store.py).
         # Client side: a frozen server accepts TCP and then answers nothing.
         connect_args["timeout"] = timeout_s  # connecting
         connect_args["command_timeout"] = timeout_s  # each statement

@@ -56,11 +56,13 @@ _INSERT = {
         "ON CONFLICT DO NOTHING RETURNING update_id"
     ),
 }
-# The chat's next update, and how many messages its sender sent in the flood-control
-# window up to it (from any replica: the count lives here, not in a process).
+# The chat's next update, and how many messages its sender sent in this chat in the
+# flood-control window up to it (from any replica: the count lives here, not in a
+# process). Per chat: a busy group must not use up the sender's private chat. The
+# index telegram_inbox_flood (migration 0004) serves the count.
 _NEXT_COLUMNS = (
     "SELECT i.update_id, i.payload, (SELECT count(*) FROM telegram_inbox s "
-    "WHERE s.sender_id = i.sender_id AND s.sent_at > i.sent_at - :period "
+    "WHERE s.chat_id = i.chat_id AND s.sender_id = i.sender_id AND s.sent_at > i.sent_at - :period "
     "AND s.update_id <= i.update_id) AS recent FROM telegram_inbox i "
     "WHERE i.chat_id = :chat_id AND i.done_at IS NULL AND i.update_id <> :after "
     "ORDER BY i.update_id LIMIT 1"

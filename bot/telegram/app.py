@@ -20,7 +20,6 @@ from bot.core.model_client import ModelClient
 from bot.core.speech import Recognizer
 from bot.settings import Settings
 from bot.storage.context_store import ContextStore
-from bot.telegram.flood_control import FloodControlMiddleware
 from bot.telegram.handlers import build_router
 from bot.telegram.retry import RetryRequestMiddleware
 
@@ -49,10 +48,9 @@ def build_dispatcher(
 ) -> Dispatcher:
     # aiogram's dependency injection: handlers name these as parameters.
     dp = Dispatcher(settings=settings, store=store, model=model, recognizer=recognizer)
-    # First, so that everything after it (flood control, handlers, errors) speaks the user's language.
+    # First, so that everything after it (handlers, their middlewares, errors) speaks the user's language.
     i18n = build_i18n()
     i18n_middleware(i18n, settings.bot_language).setup(dp)
-    dp.message.outer_middleware(FloodControlMiddleware(settings.rate_limit_messages))
     dp.include_router(build_router(settings, store, i18n))
     dp.errors.register(_on_error)
     return dp

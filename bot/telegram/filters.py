@@ -7,6 +7,10 @@ each other; then:
 - ``mention``: a mention of the bot, a reply to its message, a command for it;
 - ``all``: every text or voice message, and whatever is addressed to it;
 - ``off``: commands for it only.
+
+:func:`speaks` is the rule itself, a pure function of the message and the
+bot's own user: the routers filter with it, and the database-outage apology
+(:mod:`bot.telegram.answerable`) asks it about updates that never reach them.
 """
 
 from __future__ import annotations
@@ -17,47 +21,36 @@ from typing import Any
 from aiogram import Bot
 from aiogram.enums import ContentType
 from aiogram.filters import Filter
-from aiogram.types import Message
+from aiogram.types import Message, User
 
 from bot.storage.scope import sender_id
 from bot.telegram import addressing
 
 
-class ServiceMessage(Filter):
-    async def __call__(self, message: Message) -> bool:
-        return addressing.is_service(message)
-
-
-class CommandForAnotherBot(Filter):
-    async def __call__(self, message: Message, bot: Bot) -> bool:
-        return addressing.is_command_for_another_bot(message, await bot.me())
-
-
-class ReplyBetweenOthers(Filter):
-    async def __call__(self, message: Message, bot: Bot) -> bool:
-        return addressing.is_reply_between_others(message, await bot.me())
+def speaks(message: Message, me: User, mode: str) -> bool:
+    """Does the bot answer ``message`` under GROUP_REPLY_MODE ``mode`` (the module's rules)?"""
+    if addressing.is_service(message) or addressing.is_command_for_another_bot(message, me):
+        return False
+    if addressing.is_reply_between_others(message, me):
+        return False
+    if not addressing.in_group(message):
+        return True
+    if mode == "off":
+        return addressing.is_command_for(message, me)
+    if mode == "all" and message.content_type in (ContentType.TEXT, ContentType.VOICE):
+        return True
+    return addressing.is_addressed(message, me)
 
 
 class SpeaksHere(Filter):
-    """The GROUP_REPLY_MODE rule for messages that got past the filters above.
-
-    Hands the bot's own user to the handlers as ``me``.
-    """
+    """:func:`speaks` as the routers' filter; hands the bot's own user to the handlers as ``me``."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
 
     async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
         me = await bot.me()
-        if not addressing.in_group(message):
-            speaks = True
-        elif self.mode == "off":
-            speaks = addressing.is_command_for(message, me)
-        elif self.mode == "all" and message.content_type in (ContentType.TEXT, ContentType.VOICE):
-            speaks = True
-        else:
-            speaks = addressing.is_addressed(message, me)
-        return {"me": me} if speaks else False
+        return {"me": me} if speaks(message, me, self.mode) else False
 
 
 class Addressed(Filter):

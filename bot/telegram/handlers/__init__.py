@@ -12,7 +12,8 @@ from aiogram.utils.i18n import I18n
 from bot.settings import Settings
 from bot.storage.context_store import ContextStore
 from bot.storage.retention import RetentionPurge
-from bot.telegram.filters import CommandForAnotherBot, ReplyBetweenOthers, ServiceMessage, SpeaksHere
+from bot.telegram.filters import SpeaksHere
+from bot.telegram.flood_control import FloodControlMiddleware
 from bot.telegram.handlers import access, commands, other, text, voice
 from bot.telegram.menu import register_commands
 
@@ -20,20 +21,18 @@ from bot.telegram.menu import register_commands
 def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
     router = Router(name="bot")
     # Where the bot speaks, for every message in every chat (bot/telegram/filters.py has the rules).
-    router.message.filter(
-        ~ServiceMessage(),
-        ~CommandForAnotherBot(),
-        ~ReplyBetweenOthers(),
-        SpeaksHere(settings.group_reply_mode),
+    router.message.filter(SpeaksHere(settings.group_reply_mode))
+    # What answers an allowed message: commands before free text, the catch-all hint last.
+    answering = Router(name="answering")
+    answering.include_routers(
+        commands.build_router(), text.build_router(), voice.build_router(), other.build_router()
     )
-    # Order matters: the access check first, commands before free text, the catch-all hint last.
-    router.include_routers(
-        access.build_router(settings),
-        commands.build_router(),
-        text.build_router(),
-        voice.build_router(),
-        other.build_router(),
+    # Inner: it runs only for a message one of these handlers takes, after every filter above.
+    answering.message.middleware(
+        FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
     )
+    # The access check first: a stranger gets its notice, never the flood notice.
+    router.include_routers(access.build_router(settings), answering)
 
     purge = RetentionPurge(store, settings.context_retention_days)
     router.startup.register(purge.start)
