@@ -82,21 +82,22 @@ async def converse(
     try:
         async with waiting():
             # The server sends a normalised answer, or "" when the model produced nothing.
-            answer = await model.answer(query, context) or _(texts.FALLBACK_ANSWER)
+            answer = await model.answer(query, context) or None
     except ModelServerError as exc:
         log.warning("no answer in chat %d: %s", ask.scope.chat_id, exc)
         await send_notice(model_error_text(exc))
         return
 
-    pieces = await send_answer(answer)
+    pieces = await send_answer(answer or _(texts.FALLBACK_ANSWER))
     try:
+        # The fallback line is the bot's apology, not dialogue: the model never sees it again.
         await store.append_exchange(
             ask.scope,
             query,
             answer,
             query_message_id=ask.message_id,
             reply_to_message_id=ask.replied.message_id if ask.replied else None,
-            answer_pieces=pieces,
+            answer_pieces=pieces if answer else (),
         )
     except ContextStoreUnavailable:
         await send_notice(_(texts.CONTEXT_NOT_SAVED))

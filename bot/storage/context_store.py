@@ -104,7 +104,7 @@ class ContextStore:
         self,
         scope: Scope,
         query: str,
-        answer: str,
+        answer: str | None,
         *,
         query_message_id: int | None = None,
         reply_to_message_id: int | None = None,
@@ -112,15 +112,17 @@ class ContextStore:
     ) -> bool:
         """Remember the query and the answer; False when this query message was stored before.
 
+        ``answer`` None: the model had nothing to say (the user got the fallback
+        line, which is no dialogue), so only the query is kept; the next query
+        follows it as the same speaker, and the format merges the two.
         With ``query_message_id`` the query and the answer's messages
         (``answer_pieces``: message id and text of each sent piece) also go to
         the reply chains. Without it (the terminal chat) only the conversation
         changes, and nothing makes the call idempotent.
         """
-        turns = [{"role": "user", "text": query}, {"role": "bot", "text": answer}]
         params = {
             **_scope(scope),
-            "turns": json.dumps(turns[-self.context_size :], ensure_ascii=False),
+            "turns": self._turns_json([], query, answer),
             "size": self.context_size,
             "message_id": query_message_id,
             "reply_to": reply_to_message_id,
@@ -154,6 +156,12 @@ class ContextStore:
                 return True
 
         return await self._retry(run)
+
+    def _turns_json(self, kept: Sequence[Turn], query: str, answer: str | None) -> str:
+        """``kept`` and the new exchange as the stored JSON list, the last ``context_size`` only."""
+        turns = [*kept, Turn("user", query), *([Turn("bot", answer)] if answer is not None else [])]
+        stored = [{"role": t.role, "text": t.text} for t in turns[-self.context_size :]]
+        return json.dumps(stored, ensure_ascii=False)
 
     async def clear(self, scope: Scope) -> None:
         """Forget this conversation and its chain messages (nothing happens for an unknown one)."""
