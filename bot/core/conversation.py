@@ -39,7 +39,8 @@ class Ask:
     scope: Scope
     query: str
     message_id: int | None = None  # None in the terminal chat
-    replied: Replied | None = None  # set for a reply in a group: its context is the reply chain
+    replied: Replied | None = None  # the message this one replies to
+    group: bool = False  # a group reply's context is always its chain
 
 
 def model_error_text(exc: ModelServerError) -> str:
@@ -53,9 +54,18 @@ def model_error_text(exc: ModelServerError) -> str:
 
 
 async def context_for(ask: Ask, store: ContextStore) -> list[Turn]:
-    if ask.replied is None:
-        return await store.get(ask.scope)
-    return await chain_context(store, ask.scope.chat_id, ask.replied, ask.scope.user_id, store.context_size)
+    """A reply's chain in a group; in a private chat only for a reply to an older message."""
+    replied, scope = ask.replied, ask.scope
+    if replied is not None and (ask.group or await _replies_to_older(replied, ask, store)):
+        return await chain_context(store, scope.chat_id, replied, scope.user_id, store.context_size)
+    return await store.get(scope)
+
+
+async def _replies_to_older(replied: Replied, ask: Ask, store: ContextStore) -> bool:
+    """Older than the latest exchange: a reply to the bot's newest answer is the plain flow."""
+    # Message ids grow within a chat: the latest answer comes after the latest query.
+    latest = await store.latest_queries(ask.scope, 1, before=ask.message_id)
+    return not latest or replied.message_id < latest[0].message_id
 
 
 async def converse(

@@ -92,6 +92,21 @@ SELECT_CONTEXT = text("SELECT context FROM user_context WHERE chat_id = :chat_id
 CLEAR = text("DELETE FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id")
 CLEAR_CHAIN = text("DELETE FROM chain_message WHERE chat_id = :chat_id AND sender_id = :user_id")
 
+# The conversation's newest queries the bot answered (or tried to: ``answered`` is false
+# after the fallback line), newest first; ``:before`` (a message id, or NULL) bounds them.
+SELECT_LATEST_QUERIES = text(
+    """
+    SELECT q.message_id, q.text, EXISTS (
+        SELECT 1 FROM chain_message AS a
+        WHERE a.chat_id = q.chat_id AND a.reply_to_message_id = q.message_id AND a.role = 'bot'
+    ) AS answered
+    FROM chain_message AS q
+    WHERE q.chat_id = :chat_id AND q.sender_id = :user_id AND q.role = 'user'
+      AND (CAST(:before AS BIGINT) IS NULL OR q.message_id < :before)
+    ORDER BY q.message_id DESC LIMIT :limit
+    """
+)
+
 # A reply chain, newest first, following reply_to_message_id through the stored messages.
 SELECT_CHAIN = text(
     """

@@ -43,6 +43,15 @@ class ChainMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredQuery:
+    """A message the bot answered: ``answered`` is False when it got the fallback line."""
+
+    message_id: int
+    text: str
+    answered: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Forgotten:
     """What /forget deleted: conversations, and messages (chain messages and raw updates)."""
 
@@ -99,6 +108,17 @@ class ContextStore:
 
         rows = await self._retry(run)
         return [(row.message_id, ChainMessage(row.role, row.text, row.sender_id)) for row in rows]
+
+    async def latest_queries(self, scope: Scope, limit: int, before: int | None = None) -> list[StoredQuery]:
+        """The conversation's newest stored queries (older than message ``before``), newest first."""
+
+        async def run() -> Any:
+            async with self.engine.connect() as connection:
+                params = {**_scope(scope), "limit": limit, "before": before}
+                return (await connection.execute(sql.SELECT_LATEST_QUERIES, params)).all()
+
+        rows = await self._retry(run)
+        return [StoredQuery(row.message_id, row.text, bool(row.answered)) for row in rows]
 
     async def append_exchange(
         self,

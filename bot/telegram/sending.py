@@ -54,7 +54,7 @@ async def reply(message: Message, text: str, plain: bool = False) -> Message:
 
 
 def telegram_ask(message: Message, query: str, me: User) -> Ask:
-    replied = addressing.replied_message(message) if addressing.in_group(message) else None
+    replied = addressing.replied_message(message)
     chain_start = None
     if replied is not None:
         is_bot = replied.from_user is not None and replied.from_user.id == me.id
@@ -64,7 +64,7 @@ def telegram_ask(message: Message, query: str, me: User) -> Ask:
             text=normalize(addressing.without_bot_mentions(replied, me)),
             sender_id=sender_id(replied) or 0,
         )
-    return Ask(scope_of(message), query, message.message_id, chain_start)
+    return Ask(scope_of(message), query, message.message_id, chain_start, addressing.in_group(message))
 
 
 async def answer_and_remember(

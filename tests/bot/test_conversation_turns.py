@@ -7,6 +7,7 @@ its reply chain as context.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import URL
@@ -60,4 +61,33 @@ async def test_a_group_reply_to_the_fallback_line_does_not_get_it_as_context(h: 
         Turn("user", "ммм"),
         Turn("user", "и что?"),
         Turn("bot", "ответ на: и что?"),
+    ]
+
+
+async def private_exchange(h: Harness, text: str, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Send ``text`` in Alice's private chat (ids in one sequence with the bot's); the bot's answer."""
+    asked = message(501, ALICE, text, message_id=h.bot.mocked.next_message_id(), reply_to=reply_to)
+    [answer] = await h.send(update(asked))
+    return bot_message(501, last_bot_message_id(h), answer)
+
+
+async def test_a_private_reply_to_an_older_answer_has_its_chain_as_context(h: Harness) -> None:
+    first = await private_exchange(h, "про кошек")
+    await private_exchange(h, "про собак")
+    await private_exchange(h, "про птиц")
+    await private_exchange(h, "а кошки спят?", reply_to=first)
+    assert h.model.requests[-1]["context"] == [
+        {"role": "user", "text": "про кошек"},
+        {"role": "bot", "text": "ответ на: про кошек"},
+    ]
+
+
+async def test_a_private_reply_to_the_newest_answer_is_the_plain_flow(h: Harness) -> None:
+    await private_exchange(h, "про кошек")
+    newest = await private_exchange(h, "про собак")
+    await private_exchange(h, "а они лают?", reply_to=newest)
+    assert h.model.requests[-1]["context"] == [
+        {"role": "bot", "text": "ответ на: про кошек"},  # the last CONTEXT_SIZE=3, not the chain
+        {"role": "user", "text": "про собак"},
+        {"role": "bot", "text": "ответ на: про собак"},
     ]
