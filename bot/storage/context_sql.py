@@ -136,3 +136,37 @@ PURGE_SQLITE = (
     text("DELETE FROM user_context WHERE updated_at < datetime('now', '-' || :days || ' days')"),
     text("DELETE FROM chain_message WHERE created_at < datetime('now', '-' || :days || ' days')"),
 )
+
+# An edited query (bot/storage/context_edit.py): the conversation row is locked while
+# its new list is computed; then the query's text and its answer's messages are replaced.
+SELECT_CONTEXT_FOR_UPDATE = text(
+    "SELECT context FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id FOR UPDATE"
+)
+REPLACE_CONTEXT = {
+    "postgresql": text(
+        "INSERT INTO user_context (chat_id, user_id, context, updated_at) "
+        "VALUES (:chat_id, :user_id, CAST(:turns AS jsonb), now()) ON CONFLICT (chat_id, user_id) "
+        "DO UPDATE SET context = EXCLUDED.context, updated_at = now()"
+    ),
+    "sqlite": text(
+        "INSERT INTO user_context (chat_id, user_id, context, updated_at) "
+        "VALUES (:chat_id, :user_id, json(:turns), CURRENT_TIMESTAMP) ON CONFLICT (chat_id, user_id) "
+        "DO UPDATE SET context = excluded.context, updated_at = CURRENT_TIMESTAMP"
+    ),
+}
+UPDATE_QUERY = text(
+    "UPDATE chain_message SET text = :query WHERE chat_id = :chat_id AND message_id = :message_id"
+)
+DELETE_ANSWERS = text(
+    "DELETE FROM chain_message "
+    "WHERE chat_id = :chat_id AND reply_to_message_id = :message_id AND role = 'bot'"
+)
+INSERT_ANSWERS = {
+    "postgresql": text(
+        "INSERT INTO chain_message (chat_id, message_id, reply_to_message_id, role, text, sender_id) "
+        "SELECT :chat_id, a.message_id, :message_id, 'bot', a.text, :user_id "
+        "FROM jsonb_to_recordset(CAST(:answers AS jsonb)) AS a(message_id bigint, text text) "
+        "ON CONFLICT (chat_id, message_id) DO NOTHING"
+    ),
+    "sqlite": INSERT_ANSWERS_SQLITE,
+}

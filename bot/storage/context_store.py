@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.storage import context_sql as sql
+from bot.storage.context_edit import replace_latest, stored_turns, turns_json
 from bot.storage.db import CONNECTION_ERRORS
 from bot.storage.scope import Scope
 from dialogue.format import Role, Turn
@@ -91,12 +92,7 @@ class ContextStore:
                 result = await connection.execute(sql.SELECT_CONTEXT, _scope(scope))
                 return result.scalar_one_or_none()
 
-        stored = await self._retry(run)
-        if stored is None:
-            return []
-        if isinstance(stored, str):  # SQLite returns the JSON text
-            stored = json.loads(stored)
-        return [Turn(role=item["role"], text=item["text"]) for item in stored]
+        return stored_turns(await self._retry(run))
 
     async def chain(self, chat_id: int, message_id: int, limit: int) -> list[tuple[int, ChainMessage]]:
         """The stored chain from ``message_id`` backwards: (message id, message), newest first."""
@@ -142,14 +138,12 @@ class ContextStore:
         """
         params = {
             **_scope(scope),
-            "turns": self._turns_json([], query, answer),
+            "turns": turns_json([], query, answer, self.context_size),
             "size": self.context_size,
             "message_id": query_message_id,
             "reply_to": reply_to_message_id,
             "query": query,
-            "answers": json.dumps(
-                [{"message_id": i, "text": t} for i, t in answer_pieces], ensure_ascii=False
-            ),
+            "answers": _answers_json(answer_pieces),
         }
         if query_message_id is None:
             statement = sql.APPEND_POSTGRES if self._postgres else sql.APPEND_SQLITE
@@ -177,11 +171,32 @@ class ContextStore:
 
         return await self._retry(run)
 
-    def _turns_json(self, kept: Sequence[Turn], query: str, answer: str | None) -> str:
-        """``kept`` and the new exchange as the stored JSON list, the last ``context_size`` only."""
-        turns = [*kept, Turn("user", query), *([Turn("bot", answer)] if answer is not None else [])]
-        stored = [{"role": t.role, "text": t.text} for t in turns[-self.context_size :]]
-        return json.dumps(stored, ensure_ascii=False)
+    async def replace_exchange(
+        self,
+        scope: Scope,
+        query_message_id: int,
+        query: str,
+        answer: str | None,
+        answer_pieces: Sequence[tuple[int, str]] = (),
+    ) -> bool:
+        """The latest exchange, whose query message was edited, becomes this one.
+
+        False (and nothing changes) when ``query_message_id`` is not the
+        conversation's newest stored query. See :mod:`bot.storage.context_edit`.
+        """
+        params = {
+            **_scope(scope),
+            "message_id": query_message_id,
+            "query": query,
+            "answer": answer,
+            "answers": _answers_json(answer_pieces),
+        }
+
+        async def run() -> bool:
+            async with self._transactional.begin() as connection:
+                return await replace_latest(connection, params, self.context_size)
+
+        return await self._retry(run)
 
     async def clear(self, scope: Scope) -> None:
         """Forget this conversation and its chain messages (nothing happens for an unknown one)."""
@@ -231,6 +246,10 @@ class ContextStore:
             log.warning("context store unavailable: %s", type(exc).__name__)
             raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
         raise AssertionError("unreachable")
+
+
+def _answers_json(pieces: Sequence[tuple[int, str]]) -> str:
+    return json.dumps([{"message_id": i, "text": t} for i, t in pieces], ensure_ascii=False)
 
 
 def _scope(scope: Scope) -> dict[str, int]:

@@ -13,19 +13,21 @@ from bot.settings import Settings
 from bot.storage.context_store import ContextStore
 from bot.storage.retention import RetentionPurge
 from bot.telegram.filters import CommandForAnotherBot, ReplyBetweenOthers, ServiceMessage, SpeaksHere
-from bot.telegram.handlers import access, commands, other, text, voice
+from bot.telegram.handlers import access, commands, edits, other, text, voice
 from bot.telegram.menu import register_commands
 
 
 def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
     router = Router(name="bot")
     # Where the bot speaks, for every message in every chat (bot/telegram/filters.py has the rules).
-    router.message.filter(
+    speaks_here = (
         ~ServiceMessage(),
         ~CommandForAnotherBot(),
         ~ReplyBetweenOthers(),
         SpeaksHere(settings.group_reply_mode),
     )
+    router.message.filter(*speaks_here)
+    router.edited_message.filter(*speaks_here)
     # Order matters: the access check first, commands before free text, the catch-all hint last.
     router.include_routers(
         access.build_router(settings),
@@ -33,6 +35,7 @@ def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
         text.build_router(),
         voice.build_router(),
         other.build_router(),
+        edits.build_router(settings),
     )
 
     purge = RetentionPurge(store, settings.context_retention_days)
