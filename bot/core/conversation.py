@@ -22,7 +22,8 @@ from bot.core.model_client import (
     ModelServerUnavailable,
 )
 from bot.core.reply_chain import Replied, chain_context
-from bot.storage.context_store import ContextStore, ContextStoreUnavailable
+from bot.storage.context_edit import without_exchange
+from bot.storage.context_store import ContextStore, ContextStoreUnavailable, StoredQuery
 from bot.storage.scope import Scope
 from dialogue.format import Turn, normalize
 
@@ -39,7 +40,9 @@ class Ask:
     scope: Scope
     query: str
     message_id: int | None = None  # None in the terminal chat
-    replied: Replied | None = None  # set for a reply in a group: its context is the reply chain
+    replied: Replied | None = None  # the message this one replies to
+    group: bool = False  # a group reply's context is always its chain
+    edited: bool = False  # an edited message: see converse
 
 
 def model_error_text(exc: ModelServerError) -> str:
@@ -52,10 +55,29 @@ def model_error_text(exc: ModelServerError) -> str:
     return _(texts.MODEL_FAILED)
 
 
-async def context_for(ask: Ask, store: ContextStore) -> list[Turn]:
-    if ask.replied is None:
-        return await store.get(ask.scope)
-    return await chain_context(store, ask.scope.chat_id, ask.replied, ask.scope.user_id, store.context_size)
+async def context_for(ask: Ask, store: ContextStore, edited: StoredQuery | None = None) -> list[Turn]:
+    """A reply's chain in a group; in a private chat only for a reply to an older message.
+
+    For an ``edited`` query the plain context is what came before its exchange.
+    """
+    replied, scope = ask.replied, ask.scope
+    if replied is not None and (ask.group or await _replies_to_older(replied, ask, store)):
+        return await chain_context(store, scope.chat_id, replied, scope.user_id, store.context_size)
+    stored = await store.get(scope)
+    return stored if edited is None else without_exchange(stored, edited.text, edited.answered)
+
+
+async def _replies_to_older(replied: Replied, ask: Ask, store: ContextStore) -> bool:
+    """Older than the latest exchange: a reply to the bot's newest answer is the plain flow."""
+    # Message ids grow within a chat: the latest answer comes after the latest query.
+    latest = await store.latest_queries(ask.scope, 1, before=ask.message_id)
+    return not latest or replied.message_id < latest[0].message_id
+
+
+async def edited_query(ask: Ask, store: ContextStore) -> StoredQuery | None:
+    """For an edit: the stored query it changes, when that is the conversation's latest."""
+    latest = await store.latest_queries(ask.scope, 1)
+    return latest[0] if latest and latest[0].message_id == ask.message_id else None
 
 
 async def converse(
@@ -68,35 +90,52 @@ async def converse(
 ) -> None:
     """One exchange, whatever the front end: Telegram or the terminal chat.
 
-    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile).
+    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile). An
+    edit (``ask.edited``) of the latest query is answered again and replaces
+    that exchange; an edit of anything older, or one that leaves the query as
+    it was, gets nothing.
     """
     query = normalize(ask.query)
-    if not query:
-        await send_notice(_(texts.UNSUPPORTED_CONTENT))
-        return
     try:
-        context = await context_for(ask, store)
+        edited = await edited_query(ask, store) if ask.edited else None
+        if ask.edited and (edited is None or edited.text == query):
+            return
+        if not query:
+            await send_notice(_(texts.UNSUPPORTED_CONTENT))
+            return
+        context = await context_for(ask, store, edited)
     except ContextStoreUnavailable:
         await send_notice(_(texts.DATABASE_UNAVAILABLE))
         return
     try:
         async with waiting():
             # The server sends a normalised answer, or "" when the model produced nothing.
-            answer = await model.answer(query, context) or _(texts.FALLBACK_ANSWER)
+            answer = await model.answer(query, context) or None
     except ModelServerError as exc:
         log.warning("no answer in chat %d: %s", ask.scope.chat_id, exc)
         await send_notice(model_error_text(exc))
         return
 
-    pieces = await send_answer(answer)
+    pieces = await send_answer(answer or _(texts.FALLBACK_ANSWER))
     try:
-        await store.append_exchange(
-            ask.scope,
-            query,
-            answer,
-            query_message_id=ask.message_id,
-            reply_to_message_id=ask.replied.message_id if ask.replied else None,
-            answer_pieces=pieces,
-        )
+        await _remember(ask, store, query, answer, pieces)
     except ContextStoreUnavailable:
         await send_notice(_(texts.CONTEXT_NOT_SAVED))
+
+
+async def _remember(
+    ask: Ask, store: ContextStore, query: str, answer: str | None, pieces: Sequence[tuple[int, str]]
+) -> None:
+    # The fallback line (answer None) is the bot's apology, not dialogue: the model never sees it again.
+    answer_pieces = pieces if answer else ()
+    if ask.edited and ask.message_id is not None:
+        await store.replace_exchange(ask.scope, ask.message_id, query, answer, answer_pieces)
+        return
+    await store.append_exchange(
+        ask.scope,
+        query,
+        answer,
+        query_message_id=ask.message_id,
+        reply_to_message_id=ask.replied.message_id if ask.replied else None,
+        answer_pieces=answer_pieces,
+    )

@@ -46,7 +46,10 @@ async def chain_context(
     stored = await store.chain(chat_id, replied.message_id, size)
     if stored:  # the chain starts at the replied-to message itself
         chain = [message for _, message in stored]
-    elif replied.text:  # a message the bot never saw: the chain ends with it
+    elif replied.text and replied.role != "bot":
+        # A message the bot never saw: the chain ends with it. The bot's own message unknown
+        # to the store is no dialogue (a notice, the fallback line, or an answer forgotten by
+        # /clear_context or retention): its text is no context.
         chain = [ChainMessage(replied.role, replied.text, replied.sender_id)]
     else:
         chain = []

@@ -2,8 +2,10 @@
 
 The same context store (the embedded SQLite file unless a database is
 configured), the same model server client and therefore the same dialogue
-format, the same commands and replies as the Telegram bot. One fixed local
-user id, so the conversation survives restarts of the chat.
+format, the same commands and replies as the Telegram bot, which it also
+follows in adopting the server's context size and purging per
+CONTEXT_RETENTION_DAYS. One fixed local user id, so the conversation survives
+restarts of the chat.
 
 Needs a running model server (``MODEL_SERVER_URL``); ``python -m bot.local``
 starts one and then this chat. Replies go to stdout, one line each for
@@ -23,9 +25,11 @@ from bot.core.conversation import Ask, converse
 from bot.core.i18n import build_i18n
 from bot.core.i18n import gettext as _
 from bot.core.model_client import ModelClient
+from bot.core.model_facts import adopt_server_context_size
 from bot.settings import Settings, get_settings
 from bot.storage.context_store import ContextStore
 from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
+from bot.storage.retention import RetentionPurge
 from bot.storage.scope import Scope
 
 # Telegram user ids are positive, so 0 never collides with a real user sharing the database.
@@ -101,6 +105,7 @@ def run(settings: Settings, model_server_url: str | None = None, stdin: TextIO =
     with i18n.context(), i18n.use_locale(language), asyncio.Runner() as runner:
         engine = create_engine(settings)
         client = ModelClient(model_server_url or settings.model_server_url, settings.answer_timeout_s)
+        purge: RetentionPurge | None = None
         try:
             try:
                 runner.run(check_database(engine, attempts=settings.db_connect_attempts))
@@ -119,13 +124,21 @@ def run(settings: Settings, model_server_url: str | None = None, stdin: TextIO =
                 "/help lists the commands; /exit or Ctrl-D quits.",
                 file=sys.stderr,
             )
+            # As the Telegram bot does: the served model's context size, the retention purge.
+            settings = runner.run(adopt_server_context_size(settings, client))
             store = ContextStore(engine, settings.context_size)
+            purge = RetentionPurge(store, settings.context_retention_days)
+            runner.run(purge.purge())  # before the first line, so nothing expired is read
+            # Later purges run while the loop does (during replies); the loop idles at the prompt.
+            runner.run(purge.start(first_after_s=purge.every_s))
             chat = TerminalChat(store, client, settings.context_retention_days)
             for line in input_lines(stdin, PROMPT):
                 if _command(line) in EXIT_COMMANDS:
                     break
                 print(runner.run(chat.reply(line)), flush=True)
         finally:
+            if purge is not None:
+                runner.run(purge.stop())
             runner.run(client.aclose())
             runner.run(engine.dispose())
     return 0

@@ -101,6 +101,21 @@ SELECT_CONTEXT = text("SELECT context FROM user_context WHERE chat_id = :chat_id
 CLEAR = text("DELETE FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id")
 CLEAR_CHAIN = text("DELETE FROM chain_message WHERE chat_id = :chat_id AND sender_id = :user_id")
 
+# The conversation's newest queries the bot answered (or tried to: ``answered`` is false
+# after the fallback line), newest first; ``:before`` (a message id, or NULL) bounds them.
+SELECT_LATEST_QUERIES = text(
+    """
+    SELECT q.message_id, q.text, EXISTS (
+        SELECT 1 FROM chain_message AS a
+        WHERE a.chat_id = q.chat_id AND a.reply_to_message_id = q.message_id AND a.role = 'bot'
+    ) AS answered
+    FROM chain_message AS q
+    WHERE q.chat_id = :chat_id AND q.sender_id = :user_id AND q.role = 'user'
+      AND (CAST(:before AS BIGINT) IS NULL OR q.message_id < :before)
+    ORDER BY q.message_id DESC LIMIT :limit
+    """
+)
+
 # A reply chain, newest first, following reply_to_message_id through the stored messages.
 SELECT_CHAIN = text(
     """
@@ -130,3 +145,37 @@ PURGE_SQLITE = (
     text("DELETE FROM user_context WHERE updated_at < datetime('now', '-' || :days || ' days')"),
     text("DELETE FROM chain_message WHERE created_at < datetime('now', '-' || :days || ' days')"),
 )
+
+# An edited query (bot/storage/context_edit.py): the conversation row is locked while
+# its new list is computed; then the query's text and its answer's messages are replaced.
+SELECT_CONTEXT_FOR_UPDATE = text(
+    "SELECT context FROM user_context WHERE chat_id = :chat_id AND user_id = :user_id FOR UPDATE"
+)
+REPLACE_CONTEXT = {
+    "postgresql": text(
+        "INSERT INTO user_context (chat_id, user_id, context, updated_at) "
+        "VALUES (:chat_id, :user_id, CAST(:turns AS jsonb), now()) ON CONFLICT (chat_id, user_id) "
+        "DO UPDATE SET context = EXCLUDED.context, updated_at = now()"
+    ),
+    "sqlite": text(
+        "INSERT INTO user_context (chat_id, user_id, context, updated_at) "
+        "VALUES (:chat_id, :user_id, json(:turns), CURRENT_TIMESTAMP) ON CONFLICT (chat_id, user_id) "
+        "DO UPDATE SET context = excluded.context, updated_at = CURRENT_TIMESTAMP"
+    ),
+}
+UPDATE_QUERY = text(
+    "UPDATE chain_message SET text = :query WHERE chat_id = :chat_id AND message_id = :message_id"
+)
+DELETE_ANSWERS = text(
+    "DELETE FROM chain_message "
+    "WHERE chat_id = :chat_id AND reply_to_message_id = :message_id AND role = 'bot'"
+)
+INSERT_ANSWERS = {
+    "postgresql": text(
+        "INSERT INTO chain_message (chat_id, message_id, reply_to_message_id, role, text, sender_id) "
+        "SELECT :chat_id, a.message_id, :message_id, 'bot', a.text, :user_id "
+        "FROM jsonb_to_recordset(CAST(:answers AS jsonb)) AS a(message_id bigint, text text) "
+        "ON CONFLICT (chat_id, message_id) DO NOTHING"
+    ),
+    "sqlite": INSERT_ANSWERS_SQLITE,
+}

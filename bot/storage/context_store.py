@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.storage import context_sql as sql
+from bot.storage.context_edit import replace_latest, stored_turns, turns_json
 from bot.storage.db import CONNECTION_ERRORS
 from bot.storage.scope import Scope
 from dialogue.format import Role, Turn
@@ -40,6 +41,15 @@ class ChainMessage:
     role: Role
     text: str
     sender_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuery:
+    """A message the bot answered: ``answered`` is False when it got the fallback line."""
+
+    message_id: int
+    text: str
+    answered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +92,7 @@ class ContextStore:
                 result = await connection.execute(sql.SELECT_CONTEXT, _scope(scope))
                 return result.scalar_one_or_none()
 
-        stored = await self._retry(run)
-        if stored is None:
-            return []
-        if isinstance(stored, str):  # SQLite returns the JSON text
-            stored = json.loads(stored)
-        return [Turn(role=item["role"], text=item["text"]) for item in stored]
+        return stored_turns(await self._retry(run))
 
     async def chain(self, chat_id: int, message_id: int, limit: int) -> list[tuple[int, ChainMessage]]:
         """The stored chain from ``message_id`` backwards: (message id, message), newest first."""
@@ -100,11 +105,22 @@ class ContextStore:
         rows = await self._retry(run)
         return [(row.message_id, ChainMessage(row.role, row.text, row.sender_id)) for row in rows]
 
+    async def latest_queries(self, scope: Scope, limit: int, before: int | None = None) -> list[StoredQuery]:
+        """The conversation's newest stored queries (older than message ``before``), newest first."""
+
+        async def run() -> Any:
+            async with self.engine.connect() as connection:
+                params = {**_scope(scope), "limit": limit, "before": before}
+                return (await connection.execute(sql.SELECT_LATEST_QUERIES, params)).all()
+
+        rows = await self._retry(run)
+        return [StoredQuery(row.message_id, row.text, bool(row.answered)) for row in rows]
+
     async def append_exchange(
         self,
         scope: Scope,
         query: str,
-        answer: str,
+        answer: str | None,
         *,
         query_message_id: int | None = None,
         reply_to_message_id: int | None = None,
@@ -112,22 +128,22 @@ class ContextStore:
     ) -> bool:
         """Remember the query and the answer; False when this query message was stored before.
 
+        ``answer`` None: the model had nothing to say (the user got the fallback
+        line, which is no dialogue), so only the query is kept; the next query
+        follows it as the same speaker, and the format merges the two.
         With ``query_message_id`` the query and the answer's messages
         (``answer_pieces``: message id and text of each sent piece) also go to
         the reply chains. Without it (the terminal chat) only the conversation
         changes, and nothing makes the call idempotent.
         """
-        turns = [{"role": "user", "text": query}, {"role": "bot", "text": answer}]
         params = {
             **_scope(scope),
-            "turns": json.dumps(turns[-self.context_size :], ensure_ascii=False),
+            "turns": turns_json([], query, answer, self.context_size),
             "size": self.context_size,
             "message_id": query_message_id,
             "reply_to": reply_to_message_id,
             "query": query,
-            "answers": json.dumps(
-                [{"message_id": i, "text": t} for i, t in answer_pieces], ensure_ascii=False
-            ),
+            "answers": _answers_json(answer_pieces),
         }
         if self._postgres:
             statement = sql.APPEND_POSTGRES if query_message_id is None else sql.EXCHANGE_POSTGRES
@@ -155,6 +171,33 @@ class ContextStore:
                     await connection.execute(sql.INSERT_ANSWERS_SQLITE, params)
                     await connection.execute(sql.APPEND_SQLITE, params)
                 return True
+
+        return await self._retry(run)
+
+    async def replace_exchange(
+        self,
+        scope: Scope,
+        query_message_id: int,
+        query: str,
+        answer: str | None,
+        answer_pieces: Sequence[tuple[int, str]] = (),
+    ) -> bool:
+        """The latest exchange, whose query message was edited, becomes this one.
+
+        False (and nothing changes) when ``query_message_id`` is not the
+        conversation's newest stored query. See :mod:`bot.storage.context_edit`.
+        """
+        params = {
+            **_scope(scope),
+            "message_id": query_message_id,
+            "query": query,
+            "answer": answer,
+            "answers": _answers_json(answer_pieces),
+        }
+
+        async def run() -> bool:
+            async with self._transactional.begin() as connection:
+                return await replace_latest(connection, params, self.context_size)
 
         return await self._retry(run)
 
@@ -206,6 +249,10 @@ class ContextStore:
             log.warning("context store unavailable: %s", type(exc).__name__)
             raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
         raise AssertionError("unreachable")
+
+
+def _answers_json(pieces: Sequence[tuple[int, str]]) -> str:
+    return json.dumps([{"message_id": i, "text": t} for i, t in pieces], ensure_ascii=False)
 
 
 def _scope(scope: Scope) -> dict[str, int]:

@@ -138,12 +138,13 @@ def strip_control(value: Any) -> Any:
 
 def entry_of(update: dict[str, Any]) -> Entry:
     payload = strip_control(update)
-    message = payload.get("message") or {}
+    message = payload.get("message") or payload.get("edited_message") or {}
     return Entry(
         update_id=int(payload["update_id"]),
         chat_id=int((message.get("chat") or {}).get("id", 0)),
         sender_id=sender_id(message),
-        message_id=message.get("message_id"),
+        # An edit repeats its message's id: (chat_id, message_id) is unique, to drop re-sent messages.
+        message_id=message.get("message_id") if "message" in payload else None,
         sent_at=int(message.get("date", 0)),
         payload=payload,
     )

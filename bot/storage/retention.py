@@ -14,7 +14,7 @@ PURGE_EVERY_S = 3600.0
 
 
 class RetentionPurge:
-    """Runs from the dispatcher's start-up to its shutdown; ``days == 0`` keeps everything."""
+    """From the dispatcher's (or the terminal chat's) start to its end; ``days == 0`` keeps everything."""
 
     def __init__(self, store: ContextStore, days: int, every_s: float = PURGE_EVERY_S) -> None:
         self.store = store
@@ -22,9 +22,9 @@ class RetentionPurge:
         self.every_s = every_s
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, first_after_s: float = 0.0) -> None:
         if self.days > 0 and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="retention-purge")
+            self._task = asyncio.create_task(self._run(first_after_s), name="retention-purge")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -33,11 +33,18 @@ class RetentionPurge:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
+    async def purge(self) -> None:
+        """One purge now; a database away only skips it."""
+        if self.days <= 0:
+            return
+        try:
+            deleted = await self.store.purge_older_than(self.days)
+            log.info("retention purge: %d rows older than %d days deleted", deleted, self.days)
+        except ContextStoreUnavailable:
+            log.warning("retention purge skipped: database unavailable")
+
+    async def _run(self, first_after_s: float) -> None:
+        await asyncio.sleep(first_after_s)
         while True:
-            try:
-                deleted = await self.store.purge_older_than(self.days)
-                log.info("retention purge: %d rows older than %d days deleted", deleted, self.days)
-            except ContextStoreUnavailable:
-                log.warning("retention purge skipped: database unavailable")
+            await self.purge()
             await asyncio.sleep(self.every_s)

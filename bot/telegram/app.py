@@ -58,7 +58,7 @@ def build_dispatcher(
 
 async def _on_error(event: ErrorEvent) -> bool:
     """Last resort for a bug or an unforeseen failure: log it, and tell the user rather than go silent."""
-    message = event.update.message
+    message = event.update.message or event.update.edited_message
     if isinstance(event.exception, TelegramForbiddenError):
         # Blocked by the user or removed from the chat: nothing to retry, nobody to tell.
         chat = message.chat.id if message is not None else 0

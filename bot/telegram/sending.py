@@ -53,8 +53,8 @@ async def reply(message: Message, text: str, plain: bool = False) -> Message:
     return await message.answer(text, reply_parameters=reply_parameters(message))
 
 
-def telegram_ask(message: Message, query: str, me: User) -> Ask:
-    replied = addressing.replied_message(message) if addressing.in_group(message) else None
+def telegram_ask(message: Message, query: str, me: User, edited: bool = False) -> Ask:
+    replied = addressing.replied_message(message)
     chain_start = None
     if replied is not None:
         is_bot = replied.from_user is not None and replied.from_user.id == me.id
@@ -64,12 +64,14 @@ def telegram_ask(message: Message, query: str, me: User) -> Ask:
             text=normalize(addressing.without_bot_mentions(replied, me)),
             sender_id=sender_id(replied) or 0,
         )
-    return Ask(scope_of(message), query, message.message_id, chain_start)
+    group = addressing.in_group(message)
+    return Ask(scope_of(message), query, message.message_id, chain_start, group=group, edited=edited)
 
 
 async def answer_and_remember(
-    message: Message, query: str, store: ContextStore, model: ModelClient, me: User
+    message: Message, query: str, store: ContextStore, model: ModelClient, me: User, edited: bool = False
 ) -> None:
+    """Answer ``message`` (``edited``: a new version of it, see docs/groups.md) and remember the exchange."""
     assert message.bot is not None
     bot, chat_id, thread_id = message.bot, message.chat.id, message.message_thread_id
 
@@ -79,7 +81,7 @@ async def answer_and_remember(
         return [((await reply(message, piece, plain=True)).message_id, piece) for piece in pieces]
 
     await converse(
-        telegram_ask(message, query, me),
+        telegram_ask(message, query, me, edited),
         store,
         model,
         send_answer=send_answer,

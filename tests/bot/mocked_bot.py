@@ -35,6 +35,10 @@ class MockedSession(BaseSession):
         self._message_ids = itertools.count(1000)
         self.sent_message_ids: list[int] = []  # what sendMessage returned, in order
 
+    def next_message_id(self) -> int:
+        """An id for a message the test sends: one sequence with the bot's, as in a Telegram chat."""
+        return next(self._message_ids)
+
     def fail_next(
         self, method: str, error_code: int, description: str, retry_after: int | None = None
     ) -> None:

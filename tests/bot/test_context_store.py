@@ -218,3 +218,44 @@ async def test_the_periodic_purge_runs_until_stopped(migrated_engine: AsyncEngin
     await store.append_exchange(Scope(1, 1), "новое", "ок")
     await asyncio.sleep(0.2)  # stopped: nothing purges any more (and the row is new anyway)
     assert await store.get(Scope(1, 1)) == [Turn("user", "новое"), Turn("bot", "ок")]
+
+
+async def test_latest_queries_are_newest_first_and_know_the_fallback(migrated_engine: AsyncEngine) -> None:
+    from bot.storage.context_store import StoredQuery
+
+    store = ContextStore(migrated_engine, 3)
+    me = Scope(1, 1)
+    await store.append_exchange(me, "первый", "ответ", query_message_id=1, answer_pieces=[(2, "ответ")])
+    await store.append_exchange(me, "второй", None, query_message_id=3)  # got the fallback line
+    await store.append_exchange(Scope(1, 9), "чужой", "ответ", query_message_id=4, answer_pieces=[(5, "ок")])
+    assert await store.get(me) == [Turn("user", "первый"), Turn("bot", "ответ"), Turn("user", "второй")]
+    assert await store.latest_queries(me, 2) == [
+        StoredQuery(3, "второй", answered=False),
+        StoredQuery(1, "первый", answered=True),
+    ]
+    assert await store.latest_queries(me, 2, before=3) == [StoredQuery(1, "первый", answered=True)]
+    assert await store.latest_queries(Scope(2, 2), 2) == []
+
+
+async def test_replace_exchange_swaps_the_latest_exchange_only(migrated_engine: AsyncEngine) -> None:
+    store = ContextStore(migrated_engine, 4)
+    me = Scope(1, 1)
+    await store.append_exchange(me, "раз", "один", query_message_id=1, answer_pieces=[(2, "один")])
+    await store.append_exchange(me, "два", "два", query_message_id=3, answer_pieces=[(4, "два")])
+    assert not await store.replace_exchange(me, 1, "раз!", "один!", [(5, "один!")])  # not the latest
+    assert await store.get(me) == [
+        Turn("user", "раз"),
+        Turn("bot", "один"),
+        Turn("user", "два"),
+        Turn("bot", "два"),
+    ]
+
+    assert await store.replace_exchange(me, 3, "два!", "ответ", [(6, "ответ")])
+    assert await store.get(me) == [
+        Turn("user", "раз"),
+        Turn("bot", "один"),
+        Turn("user", "два!"),
+        Turn("bot", "ответ"),
+    ]
+    assert [(i, m.text) for i, m in await store.chain(1, 6, 5)] == [(6, "ответ"), (3, "два!")]
+    assert await store.chain(1, 4, 5) == [] and await store.chain(1, 5, 5) == []

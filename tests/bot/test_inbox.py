@@ -44,6 +44,22 @@ async def test_duplicates_are_dropped_and_order_is_arrival(migrated_engine: Asyn
     await inbox.close()
 
 
+async def test_an_edit_waits_in_its_chat_after_the_message_and_is_no_duplicate(
+    migrated_engine: AsyncEngine,
+) -> None:
+    inbox = Inbox(migrated_engine, timeout_s=5)
+    sent = text_update(TELEGRAM, 8, "превет")
+    edit = {
+        "update_id": sent["update_id"] + 1,
+        "edited_message": {**sent["message"], "text": "привет", "edit_date": sent["message"]["date"] + 5},
+    }
+    assert await inbox.add([entry_of(sent), entry_of(edit)]) == {sent["update_id"], edit["update_id"]}
+    assert await inbox.pending_chats() == [8]  # not chat 0
+    taken = await payloads(inbox, 8)
+    assert [p.get("message", p.get("edited_message"))["text"] for p in taken] == ["превет", "привет"]
+    await inbox.close()
+
+
 async def test_control_characters_never_reach_the_table(migrated_engine: AsyncEngine) -> None:
     inbox = Inbox(migrated_engine, timeout_s=5)
     update = text_update(TELEGRAM, 3, "при\x00вет\x07\nмир\t!")

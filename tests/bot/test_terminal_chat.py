@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import http.server
+import io
+import json
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core import texts
 from bot.core.commands import COMMANDS
 from bot.core.i18n import build_i18n
-from bot.local.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID, TerminalChat
+from bot.local.terminal_chat import ANSWER_PREFIX, LOCAL_USER_ID, TerminalChat, run
+from bot.settings import Settings
 from bot.storage.context_store import ContextStore
 from bot.storage.db import create_engine, upgrade_database
 from bot.storage.scope import Scope
@@ -49,3 +57,76 @@ async def test_terminal_commands_are_the_bots_and_start_offers_no_voice(engine: 
             assert [r["query"] for r in model.requests] == ["привет"]  # commands never reach the model
     finally:
         await client.aclose()
+
+
+SERVED_CONTEXT_SIZE = 5  # not dialogue.format's default 3: adopted only if the chat asks the server
+
+
+class _ModelServer(http.server.BaseHTTPRequestHandler):
+    """A model server over HTTP whose model was trained with ``SERVED_CONTEXT_SIZE``."""
+
+    requests: list[dict[str, Any]] = []
+
+    def do_GET(self) -> None:  # the http.server API
+        self._json({"status": "ok", "context_size": SERVED_CONTEXT_SIZE})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(body)
+        self._json({"answer": f"ответ на: {body['query']}"})
+
+    def _json(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def model_server() -> Iterator[str]:
+    _ModelServer.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def stored(path: Path, user_id: int) -> list[dict[str, str]] | None:
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT context FROM user_context WHERE user_id = ?", (user_id,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+async def _seed(path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(engine)
+    store = ContextStore(engine, 3)
+    await store.append_exchange(Scope(LOCAL_USER_ID, LOCAL_USER_ID), "давнее", "давний ответ")
+    await store.append_exchange(Scope(7, 7), "вчерашнее", "свежий ответ")
+    await engine.dispose()
+
+
+def test_terminal_chat_adopts_the_servers_context_size_and_purges_expired_context(
+    model_server: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "chat.sqlite3"
+    asyncio.run(_seed(path))
+    with sqlite3.connect(path) as db:  # the local conversation was last touched 40 days ago
+        db.execute("UPDATE user_context SET updated_at = datetime('now', '-40 days') WHERE user_id = 0")
+    settings = Settings(database_url=f"sqlite:///{path}", context_retention_days=30, bot_language="ru")
+    assert "context_size" not in settings.model_fields_set
+
+    assert run(settings, model_server, stdin=io.StringIO("раз\nдва\nтри\n")) == 0
+
+    contexts = [r["context"] for r in _ModelServer.requests]
+    assert contexts[0] == [], "the expired conversation was purged at start"
+    assert len(contexts[2]) == 4  # more than 3: the server's size, not the default
+    turns = [("раз", "ответ на: раз"), ("два", "ответ на: два"), ("три", "ответ на: три")]
+    everything = [t for q, a in turns for t in ({"role": "user", "text": q}, {"role": "bot", "text": a})]
+    assert stored(path, LOCAL_USER_ID) == everything[-SERVED_CONTEXT_SIZE:]
+    assert stored(path, 7) is not None, "a conversation within the retention stays"

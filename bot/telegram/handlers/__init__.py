@@ -14,14 +14,16 @@ from bot.storage.context_store import ContextStore
 from bot.storage.retention import RetentionPurge
 from bot.telegram.filters import SpeaksHere
 from bot.telegram.flood_control import FloodControlMiddleware
-from bot.telegram.handlers import access, commands, other, text, voice
+from bot.telegram.handlers import access, commands, edits, other, text, voice
 from bot.telegram.menu import register_commands
 
 
 def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
     router = Router(name="bot")
     # Where the bot speaks, for every message in every chat (bot/telegram/filters.py has the rules).
-    router.message.filter(SpeaksHere(settings.group_reply_mode))
+    speaks_here = SpeaksHere(settings.group_reply_mode)
+    router.message.filter(speaks_here)
+    router.edited_message.filter(speaks_here)
     # What answers an allowed message: commands before free text, the catch-all hint last.
     answering = Router(name="answering")
     answering.include_routers(
@@ -32,7 +34,8 @@ def build_router(settings: Settings, store: ContextStore, i18n: I18n) -> Router:
         FloodControlMiddleware(settings.rate_limit_messages, settings.rate_limit_period_s)
     )
     # The access check first: a stranger gets its notice, never the flood notice.
-    router.include_routers(access.build_router(settings), answering)
+    # An edit of the latest query is answered again (handlers/edits.py says which).
+    router.include_routers(access.build_router(settings), answering, edits.build_router(settings))
 
     purge = RetentionPurge(store, settings.context_retention_days)
     router.startup.register(purge.start)
