@@ -82,7 +82,7 @@ def main() -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"bot: invalid settings:\n{_errors(exc)}", file=sys.stderr)
+        print(f"bot: invalid settings: {_errors(exc)}", file=sys.stderr)
         return 2
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     configure_logging(settings.log_level, [token, *_secrets(settings)])
@@ -100,10 +100,14 @@ def main() -> int:
 
 
 def _errors(exc: ValidationError) -> str:
-    """One line per problem, without the input values (they may hold secrets)."""
-    return "\n".join(
-        f"  {'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}" for error in exc.errors()
-    )
+    """The problems on one line, without the input values (they may hold secrets)."""
+    problems = []
+    for error in exc.errors():
+        # A check of several settings (loc empty) names them in its message.
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def _secrets(settings: Settings) -> list[str]:
