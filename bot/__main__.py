@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bot.core.model_client import ModelClient
 from bot.core.model_facts import adopt_server_context_size
 from bot.core.speech import Recognizer, build_recognizer
+from bot.intake.health import Health, start_health_server
 from bot.intake.serve import serve
 from bot.log_redaction import configure_logging
 from bot.settings import Settings, get_settings
@@ -34,6 +35,10 @@ async def run(settings: Settings, token: str) -> None:
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)
+    health = Health()
+    health_server = None
+    if settings.health_port is not None:
+        health_server = await start_health_server(health, settings.webhook_host, settings.health_port)
     try:
         try:
             await check_database(engine, attempts=settings.db_connect_attempts)
@@ -58,8 +63,10 @@ async def run(settings: Settings, token: str) -> None:
             engine.url,
             settings.model_server_url,
         )
-        await serve(settings, bot, dp, inbox)
+        await serve(settings, bot, dp, inbox, health)
     finally:
+        if health_server is not None:
+            await health_server.cleanup()
         # Only now: the handlers are done with every client.
         await bot.session.close()
         await model.aclose()

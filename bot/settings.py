@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="X-Telegram-Bot-Api-Secret-Token; required in webhook mode"
     )
+    # GET /healthz (bot/intake/health.py), on WEBHOOK_HOST; unset: no health server.
+    health_port: int | None = Field(None, ge=1, le=65535)
     # On SIGTERM: time the messages in hand get to finish; the rest stay in the inbox.
     shutdown_grace_s: float = Field(20.0, ge=0)
 

@@ -17,6 +17,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.core.i18n import build_i18n, translator
+from bot.intake.health import Health
 from bot.intake.notices import Apologies
 from bot.intake.polling import poll
 from bot.intake.webhook import register_webhook, start_server
@@ -27,7 +28,7 @@ from bot.storage.inbox import Inbox
 log = logging.getLogger(__name__)
 
 
-async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> None:
+async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox, health: Health) -> None:
     allowed_updates = dp.resolve_used_update_types()
 
     async def process(payload: dict[str, Any], recent_messages: int) -> None:
@@ -49,8 +50,10 @@ async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> N
         await bot.delete_webhook(drop_pending_updates=False)
         intake = asyncio.create_task(poll(bot, delivery, allowed_updates, apologies), name="polling")
         log.info("polling Telegram for %s", ", ".join(allowed_updates))
+        health.state = "ready"
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        health.state = "stopping"
         if intake.done() and not intake.cancelled() and intake.exception() is not None:
             error = intake.exception()
             log.error("polling stopped: %s", type(error).__name__, exc_info=error)
@@ -60,7 +63,9 @@ async def serve(settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox) -> N
     else:
         runner = await start_server(settings, dp, bot, delivery, apologies)
         await register_webhook(settings, bot, allowed_updates)
+        health.state = "ready"
         await stop.wait()
+        health.state = "stopping"
         await runner.cleanup()  # no new requests; the ones in progress finish storing
 
     # Stage 2: finish what is in progress; leave the rest in the inbox.
