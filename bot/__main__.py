@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bot.core.model_client import ModelClient
 from bot.core.model_facts import adopt_server_context_size
 from bot.core.speech import Recognizer, build_recognizer
+from bot.intake.health import Health, start_health_server
 from bot.intake.serve import serve
 from bot.log_redaction import configure_logging
 from bot.settings import Settings, get_settings
@@ -35,6 +36,10 @@ async def run(settings: Settings, token: str) -> None:
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)
+    health = Health()
+    health_server = None
+    if settings.health_port is not None:
+        health_server = await start_health_server(health, settings.webhook_host, settings.health_port)
     try:
         try:
             await check_database(engine, attempts=settings.db_connect_attempts)
@@ -60,8 +65,10 @@ async def run(settings: Settings, token: str) -> None:
             settings.model_server_url,
         )
         # The intake may not import bot.telegram: the routers' rules for its apology are handed in.
-        await serve(settings, bot, dp, inbox, WouldAnswer(settings, bot))
+        await serve(settings, bot, dp, inbox, WouldAnswer(settings, bot), health)
     finally:
+        if health_server is not None:
+            await health_server.cleanup()
         # Only now: the handlers are done with every client.
         await bot.session.close()
         await model.aclose()
@@ -84,7 +91,7 @@ def main() -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"bot: invalid settings:\n{_errors(exc)}", file=sys.stderr)
+        print(f"bot: invalid settings: {_errors(exc)}", file=sys.stderr)
         return 2
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     configure_logging(settings.log_level, [token, *_secrets(settings)])
@@ -102,10 +109,14 @@ def main() -> int:
 
 
 def _errors(exc: ValidationError) -> str:
-    """One line per problem, without the input values (they may hold secrets)."""
-    return "\n".join(
-        f"  {'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}" for error in exc.errors()
-    )
+    """The problems on one line, without the input values (they may hold secrets)."""
+    problems = []
+    for error in exc.errors():
+        # A check of several settings (loc empty) names them in its message.
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def _secrets(settings: Settings) -> list[str]:

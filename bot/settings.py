@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -79,6 +81,8 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         None, description="X-Telegram-Bot-Api-Secret-Token; required in webhook mode"
     )
+    # GET /healthz (bot/intake/health.py), on WEBHOOK_HOST; unset: no health server.
+    health_port: int | None = Field(None, ge=1, le=65535)
     # On SIGTERM: time the messages in hand get to finish; the rest stay in the inbox.
     shutdown_grace_s: float = Field(20.0, ge=0)
 
@@ -111,6 +115,16 @@ class Settings(BaseSettings):
             raise ValueError("BOT_MODE=webhook needs WEBHOOK_SECRET: 1-256 characters of A-Z a-z 0-9 _ -")
         if not self.webhook_path.startswith("/"):
             raise ValueError("WEBHOOK_PATH must start with /")
+        # Loopback is a local test of one replica: no certificate, and SQLite's file will do.
+        if _is_loopback(self.webhook_base_url):
+            return self
+        if urlsplit(self.webhook_base_url).scheme != "https":
+            raise ValueError("BOT_MODE=webhook needs an https WEBHOOK_BASE_URL (Telegram posts to no other)")
+        if self.sqlalchemy_url.get_backend_name() == "sqlite":
+            raise ValueError(
+                "BOT_MODE=webhook needs PostgreSQL (DATABASE_URL or DB_*): replicas share the inbox "
+                "through its locks; SQLite only with a loopback WEBHOOK_BASE_URL"
+            )
         return self
 
     @property
@@ -128,6 +142,16 @@ class Settings(BaseSettings):
                 database=self.db_name,
             )
         return URL.create("sqlite+aiosqlite", database=str(self.sqlite_path))
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _async_driver(url: URL) -> URL:

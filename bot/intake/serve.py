@@ -17,6 +17,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.core.i18n import build_i18n, translator
+from bot.intake.health import Health
 from bot.intake.notices import Apologies, WouldAnswer
 from bot.intake.polling import poll
 from bot.intake.webhook import register_webhook, start_server
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 async def serve(
-    settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox, would_answer: WouldAnswer
+    settings: Settings, bot: Bot, dp: Dispatcher, inbox: Inbox, would_answer: WouldAnswer, health: Health
 ) -> None:
     """``would_answer``: the routers' rules for a raw update, for the apology while it cannot be stored."""
     allowed_updates = dp.resolve_used_update_types()
@@ -52,8 +53,10 @@ async def serve(
         await bot.delete_webhook(drop_pending_updates=False)
         intake = asyncio.create_task(poll(bot, delivery, allowed_updates, apologies), name="polling")
         log.info("polling Telegram for %s", ", ".join(allowed_updates))
+        health.state = "ready"
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        health.state = "stopping"
         if intake.done() and not intake.cancelled() and intake.exception() is not None:
             error = intake.exception()
             log.error("polling stopped: %s", type(error).__name__, exc_info=error)
@@ -63,7 +66,9 @@ async def serve(
     else:
         runner = await start_server(settings, dp, bot, delivery, apologies)
         await register_webhook(settings, bot, allowed_updates)
+        health.state = "ready"
         await stop.wait()
+        health.state = "stopping"
         await runner.cleanup()  # no new requests; the ones in progress finish storing
 
     # Stage 2: finish what is in progress; leave the rest in the inbox.

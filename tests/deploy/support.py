@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,30 +57,47 @@ def compose_binary() -> str:
 
 
 def run_compose(
-    files: Sequence[str], *args: str, env: dict[str, str], env_file: Path | None = None
+    files: Sequence[str],
+    *args: str,
+    env: dict[str, str],
+    env_file: Path | None = None,
+    dotenv: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``docker compose -f FILE… ARGS`` with exactly ``env`` (and ``env_file`` as its .env)."""
+    """``docker compose -f FILE… ARGS`` with exactly ``env`` (``env_file`` and ``dotenv`` as its .env).
+
+    ``env_file`` is what ``${VAR}`` interpolation reads; ``dotenv`` is the project's
+    ``.env`` that the services' ``env_file:`` hands to the containers (none: absent).
+    """
     # Never the developer's own .env or shell: only what the test names decides the outcome.
-    return subprocess.run(
-        [
-            compose_binary(),
-            "--project-directory",
-            str(ROOT),
-            "--env-file",
-            str(env_file or os.devnull),
-            *[arg for file in files for arg in ("-f", file)],
-            *args,
-        ],
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # The project is a mirror of the checkout without its .env, so relative paths still resolve.
+    with tempfile.TemporaryDirectory(prefix="compose-project-") as project:
+        for entry in ROOT.iterdir():
+            if entry.name != ".env":
+                (Path(project) / entry.name).symlink_to(entry)
+        if dotenv is not None:
+            shutil.copyfile(dotenv, Path(project) / ".env")
+        return subprocess.run(
+            [
+                compose_binary(),
+                "--project-directory",
+                project,
+                "--env-file",
+                str(env_file or os.devnull),
+                *[arg for file in files for arg in ("-f", str(ROOT / file))],
+                *args,
+            ],
+            env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
-def compose_config(files: Sequence[str], env: dict[str, str], env_file: Path | None = None) -> dict[str, Any]:
+def compose_config(
+    files: Sequence[str], env: dict[str, str], env_file: Path | None = None, dotenv: Path | None = None
+) -> dict[str, Any]:
     """The stack as Compose resolves it (merged, interpolated, normalised): ``config --format json``."""
-    result = run_compose(files, "config", "--format", "json", env=env, env_file=env_file)
+    result = run_compose(files, "config", "--format", "json", env=env, env_file=env_file, dotenv=dotenv)
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config

@@ -174,3 +174,16 @@ def test_bot_gets_time_to_drain_on_stop(compose: dict[str, Any]) -> None:
     bot = compose["services"]["bot"]
     grace = float(env_of(bot)["SHUTDOWN_GRACE_S"])
     assert go_duration_s(bot["stop_grace_period"]) >= grace + 3, "docker stop must not kill the drain"
+
+
+def test_bot_is_healthy_only_when_its_healthz_says_so_and_the_proxy_waits_for_that() -> None:
+    """tests/bot/test_health.py runs this healthcheck against a bot that is starting, then ready."""
+    config = compose_config(WEBHOOK_STACK, FILLED_IN | WEBHOOK_FILLED_IN)
+    bot, proxy = config["services"]["bot"], config["services"]["proxy"]
+    check = bot["healthcheck"]
+    assert check["test"][:2] == ["CMD", "python"] and "/healthz" in check["test"][-1]
+    assert "HEALTH_PORT" in check["test"][-1] and env_of(bot)["HEALTH_PORT"]
+    assert go_duration_s(check["start_period"]) >= 5 * 60, "the first start downloads the speech model"
+    assert proxy["depends_on"]["bot"]["condition"] == "service_healthy"
+    # Caddy checks no dynamic upstream itself: a refused replica is retried on another one.
+    assert re.search(r"lb_try_duration \d+s", (ROOT / "deploy" / "Caddyfile").read_text())
