@@ -24,6 +24,12 @@ from dialogue.format import CONTEXT_SIZE
 from finetuning.training_csv import csv_header
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
+TRAIN_PROG = "python -m finetuning.train"
+_TRAIN_EPILOG = """\
+Also --config FILE (JSON or YAML of default flags; default finetuning/config.yaml) and every
+flag of transformers' TrainingArguments: --output_dir, --max_steps, --num_train_epochs,
+--learning_rate, --per_device_train_batch_size, --resume_from_checkpoint, --push_to_hub, ...
+--help-all lists them all (it imports transformers and torch: a few seconds)."""
 
 
 @dataclass
@@ -102,6 +108,44 @@ def one_line_parser(classes: Sequence[type], prog: str) -> Any:
             raise SystemExit(message)
 
     return Parser(typing.cast(Any, list(classes)), prog=prog, allow_abbrev=False)
+
+
+HELP_FLAGS = ("-h", "--help")
+
+
+def answer_help(
+    argv: Sequence[str], classes: Sequence[type], prog: str, description: str, epilog: str = ""
+) -> None:
+    """With ``-h`` / ``--help`` in ``argv``: print the flags of ``classes`` and exit 0, else return.
+
+    Plain argparse over the same dataclasses, because importing transformers for
+    its ``HfArgumentParser`` takes a second or more, and --help should not wait.
+    """
+    if not set(HELP_FLAGS) & set(argv):
+        return
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for cls in classes:
+        group = parser.add_argument_group(cls.__name__)
+        for item in dataclasses.fields(cls):
+            group.add_argument(f"--{item.name}", metavar=item.name.upper(), help=_flag_help(item))
+    parser.print_help()
+    raise SystemExit(0)
+
+
+def _flag_help(item: dataclasses.Field[Any]) -> str:
+    if item.default is not dataclasses.MISSING:
+        default = f"default: {item.default}"
+    elif item.default_factory is not dataclasses.MISSING:
+        default = f"default: {item.default_factory()}"
+    else:
+        default = "required"
+    choices = f"; one of {', '.join(item.metadata['choices'])}" if "choices" in item.metadata else ""
+    return f"{item.metadata.get('help', '')} ({default}{choices})".replace("%", "%%").lstrip()
 
 
 def parse_into(parser: Any, argv: Sequence[str]) -> tuple[Any, ...]:
@@ -198,9 +242,15 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     """Config file values as defaults, then command-line flags on top."""
     import sys
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--help-all" in argv:
+        argv = ["--help"]  # the full parser's own help, TrainingArguments' flags included
+    else:
+        answer_help(
+            argv, ARGUMENT_CLASSES, TRAIN_PROG, "Fine-tune ruDialoGPT on the prepared CSVs.", _TRAIN_EPILOG
+        )
     from transformers import TrainingArguments
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config", default=str(DEFAULT_CONFIG))
     config_path = pre.parse_known_args(argv)[0].config
@@ -211,7 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
-    parser = one_line_parser(classes, prog="python -m finetuning.train")
+    parser = one_line_parser(classes, prog=TRAIN_PROG)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
     parser.set_defaults(**config, **auto_precision(argv, config))
     model_args, data_args, training_args, _ = parse_into(parser, argv)
