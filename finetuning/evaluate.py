@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialogue.model_facts import DialogueFacts, read_local_facts
+from dialogue.model_facts import DialogueFacts, read_facts
 from dialogue.model_source import loading_error, resolve_model_source
 from finetuning.arguments import DataFiles, answer_help, one_line_parser, parse_into, run_command
 from finetuning.data import (
@@ -192,7 +192,7 @@ def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
 
     # The model and its facts: the context size it was trained with, max_length within its positions.
     source = resolve_model_source(args.model_name_or_path, SETTING)
-    facts = read_local_facts(source)
+    facts = read_facts(source)
     context_size = (
         args.context_size if args.context_size is not None else (facts or DialogueFacts()).context_size
     )
