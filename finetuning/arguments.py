@@ -25,11 +25,7 @@ from finetuning.training_csv import csv_header
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 TRAIN_PROG = "python -m finetuning.train"
-_TRAIN_EPILOG = """\
-Also --config FILE (JSON or YAML of default flags; default finetuning/config.yaml) and every
-flag of transformers' TrainingArguments: --output_dir, --max_steps, --num_train_epochs,
---learning_rate, --per_device_train_batch_size, --resume_from_checkpoint, --push_to_hub, ...
---help-all lists them all (it imports transformers and torch: a few seconds)."""
+QUICK_TRY_SUFFIX = "-try"
 
 
 @dataclass
@@ -110,44 +106,6 @@ def one_line_parser(classes: Sequence[type], prog: str) -> Any:
     return Parser(typing.cast(Any, list(classes)), prog=prog, allow_abbrev=False)
 
 
-HELP_FLAGS = ("-h", "--help")
-
-
-def answer_help(
-    argv: Sequence[str], classes: Sequence[type], prog: str, description: str, epilog: str = ""
-) -> None:
-    """With ``-h`` / ``--help`` in ``argv``: print the flags of ``classes`` and exit 0, else return.
-
-    Plain argparse over the same dataclasses, because importing transformers for
-    its ``HfArgumentParser`` takes a second or more, and --help should not wait.
-    """
-    if not set(HELP_FLAGS) & set(argv):
-        return
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    for cls in classes:
-        group = parser.add_argument_group(cls.__name__)
-        for item in dataclasses.fields(cls):
-            group.add_argument(f"--{item.name}", metavar=item.name.upper(), help=_flag_help(item))
-    parser.print_help()
-    raise SystemExit(0)
-
-
-def _flag_help(item: dataclasses.Field[Any]) -> str:
-    if item.default is not dataclasses.MISSING:
-        default = f"default: {item.default}"
-    elif item.default_factory is not dataclasses.MISSING:
-        default = f"default: {item.default_factory()}"
-    else:
-        default = "required"
-    choices = f"; one of {', '.join(item.metadata['choices'])}" if "choices" in item.metadata else ""
-    return f"{item.metadata.get('help', '')} ({default}{choices})".replace("%", "%%").lstrip()
-
-
 def parse_into(parser: Any, argv: Sequence[str]) -> tuple[Any, ...]:
     """The dataclasses of ``parser``; unknown flags and invalid combinations are one-line exits."""
     try:
@@ -222,12 +180,32 @@ def check_config_types(
         raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
 
 
+def flags_given(argv: Sequence[str]) -> set[str]:
+    """The flags on the command line as field names (``--use-cpu`` and ``--use_cpu`` alike)."""
+    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def quick_try_output_dir(argv: Sequence[str], config: dict[str, Any]) -> dict[str, str]:
+    """``<output_dir>-try`` for a full run's config cut short by ``--max_steps``, without an ``--output_dir``.
+
+    So the README's quick try and the full run after it write to two
+    directories: otherwise the full run is refused, the quick model being where
+    it goes, and --overwrite_output_dir would be the wrong advice for a try.
+    A config that sets max_steps itself describes a short run: its output_dir stays.
+    """
+    flags = flags_given(argv)
+    cut_short = "max_steps" in flags and "max_steps" not in config
+    if not cut_short or "output_dir" in flags or not config.get("output_dir"):
+        return {}
+    return {"output_dir": str(config["output_dir"]).rstrip("/") + QUICK_TRY_SUFFIX}
+
+
 def auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
     """bf16 where the GPU has it, fp16 on older GPUs; nothing on CPU or when chosen explicitly."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--precision", default=config.get("precision", "auto"))
-    # Flags as written (--use-cpu and --use_cpu alike): an explicit choice always wins.
-    flags = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    # An explicit choice always wins.
+    flags = flags_given(argv)
     explicit = bool({"bf16", "fp16"} & (flags | set(config))) or "use_cpu" in flags or config.get("use_cpu")
     if explicit or pre.parse_known_args(argv)[0].precision != "auto":
         return {}
@@ -246,9 +224,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if "--help-all" in argv:
         argv = ["--help"]  # the full parser's own help, TrainingArguments' flags included
     else:
-        answer_help(
-            argv, ARGUMENT_CLASSES, TRAIN_PROG, "Fine-tune ruDialoGPT on the prepared CSVs.", _TRAIN_EPILOG
-        )
+        from finetuning.command_help import TRAIN_EPILOG, answer_help
+
+        summary = "Fine-tune ruDialoGPT on the prepared CSVs."
+        answer_help(argv, ARGUMENT_CLASSES, TRAIN_PROG, summary, TRAIN_EPILOG)
     from transformers import TrainingArguments
 
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
@@ -263,7 +242,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
 
     parser = one_line_parser(classes, prog=TRAIN_PROG)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
-    parser.set_defaults(**config, **auto_precision(argv, config))
+    parser.set_defaults(**{**config, **auto_precision(argv, config), **quick_try_output_dir(argv, config)})
     model_args, data_args, training_args, _ = parse_into(parser, argv)
     if training_args.hub_token:
         raise SystemExit("--hub_token would end up in shell history and logs; set HF_TOKEN instead")

@@ -34,7 +34,8 @@ from typing import Any
 
 from dialogue.model_facts import DialogueFacts, read_facts
 from dialogue.model_source import loading_error, resolve_model_source
-from finetuning.arguments import DataFiles, answer_help, one_line_parser, parse_into, run_command
+from finetuning.arguments import DataFiles, one_line_parser, parse_into, run_command
+from finetuning.command_help import answer_help
 from finetuning.data import (
     IGNORE_INDEX,
     DataError,

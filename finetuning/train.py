@@ -124,10 +124,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     logging.getLogger("finetuning.data").setLevel(ours)
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     logger.info(
-        "world size %d, device %s, precision %s",
+        "world size %d, device %s, precision %s, writing to %s",
         training_args.world_size,
         training_args.device,
         "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+        training_args.output_dir,
     )
     set_seed(training_args.seed)
 
