@@ -1,34 +1,45 @@
-"""``python -m bot``: check the token, the settings and the database, migrate, then take updates."""
+"""``python -m bot``: check the token, the settings and the database, migrate, then take updates.
+
+Configured by environment variables (or .env; the environment wins), not
+flags; docs/configuration.md describes them. BOT_TOKEN is required;
+MODEL_SERVER_URL names the model server; DATABASE_URL (or DB_USER,
+DB_PASSWORD, DB_HOST, DB_PORT, DB_NAME) the database, an embedded SQLite file
+when none is set; BOT_MODE=polling|webhook (webhook: WEBHOOK_BASE_URL,
+WEBHOOK_SECRET). Invalid settings exit with status 2 and one line naming the
+variable; a start-up failure (token, database, Bot API) with status 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
-from aiogram.types import User
-from pydantic import ValidationError
+from dialogue.service_cli import parse_service_args, settings_error_line
 
-from bot.core.model_client import ModelClient
-from bot.core.model_facts import adopt_server_context_size
-from bot.core.speech import Recognizer, build_recognizer
-from bot.intake.health import Health, start_health_server
-from bot.intake.serve import serve
-from bot.log_redaction import configure_logging
-from bot.settings import Settings, get_settings
-from bot.startup import StartupError
-from bot.storage.context_store import ContextStore
-from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
-from bot.storage.inbox import Inbox, forget_sender
-from bot.telegram.answerable import WouldAnswer
-from bot.telegram.app import build_bot, build_dispatcher, token_problem
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.types import User
+
+    from bot.settings import Settings
 
 log = logging.getLogger("bot")
 
 
 async def run(settings: Settings, token: str) -> None:
+    from bot.core.model_client import ModelClient
+    from bot.core.model_facts import adopt_server_context_size
+    from bot.core.speech import Recognizer, build_recognizer
+    from bot.intake.health import Health, start_health_server
+    from bot.intake.serve import serve
+    from bot.startup import StartupError
+    from bot.storage.context_store import ContextStore
+    from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
+    from bot.storage.inbox import Inbox, forget_sender
+    from bot.telegram.answerable import WouldAnswer
+    from bot.telegram.app import build_bot, build_dispatcher
+
     engine = create_engine(settings)
     model = ModelClient(
         settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency
@@ -79,6 +90,10 @@ async def run(settings: Settings, token: str) -> None:
 
 
 async def _check_token(bot: Bot, settings: Settings) -> User:
+    from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+
+    from bot.startup import StartupError
+
     try:
         return await bot.me()  # cached by aiogram: the group filters read the username from it
     except TelegramUnauthorizedError as exc:
@@ -87,12 +102,20 @@ async def _check_token(bot: Bot, settings: Settings) -> User:
         raise StartupError(f"Bot API at {settings.telegram_api_url} unusable: {type(exc).__name__}") from exc
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parse_service_args("python -m bot", __doc__, argv)
+    from bot.settings import Settings, get_settings
+
     try:
         settings = get_settings()
-    except ValidationError as exc:
-        print(f"bot: invalid settings: {_errors(exc)}", file=sys.stderr)
+    except ValueError as exc:  # pydantic's ValidationError included
+        print(settings_error_line("bot", exc, Settings), file=sys.stderr)
         return 2
+    # Only now: aiogram takes seconds to import, too long for --help or a typo in a setting.
+    from bot.log_redaction import configure_logging
+    from bot.startup import StartupError
+    from bot.telegram.app import token_problem
+
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     configure_logging(settings.log_level, [token, *_secrets(settings)])
     # The token first: a typo should not wait for the database or the recogniser.
@@ -106,17 +129,6 @@ def main() -> int:
         log.error("start-up failed: %s", exc)
         return 1
     return 0
-
-
-def _errors(exc: ValidationError) -> str:
-    """The problems on one line, without the input values (they may hold secrets)."""
-    problems = []
-    for error in exc.errors():
-        # A check of several settings (loc empty) names them in its message.
-        where = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}" if where else message)
-    return "; ".join(problems)
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -100,7 +100,8 @@ class Settings(BaseSettings):
             try:
                 return [int(part) for part in value.split(",") if part.strip()]
             except ValueError:
-                raise ValueError(f"expected comma-separated numeric ids, got {value!r}") from None
+                # Without the value: error lines never quote one (dialogue.settings_errors).
+                raise ValueError("expected comma-separated numeric ids") from None
         return value
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.format import CONTEXT_SIZE, FIRST_SPEAKER, SECOND_SPEAKER
+from dialogue.model_source import model_file_text
 
 FACTS_FILE = "dialogue.json"
 # Bump when the text format changes in a way that makes old models read it differently.
@@ -57,6 +58,18 @@ class DialogueFacts:
                 f"{FORMAT_VERSION} ({FIRST_SPEAKER} / {SECOND_SPEAKER})"
             )
         return facts
+
+
+def read_facts(source: str) -> DialogueFacts | None:
+    """The facts of a resolved model, a local directory or a hub id; None when it carries none.
+
+    The server and evaluation both read them here, so a model pushed to the hub
+    is evaluated with the context size it was trained with, as it is served.
+    """
+    if Path(source).expanduser().is_dir():
+        return read_local_facts(Path(source).expanduser())
+    raw = model_file_text(source, FACTS_FILE)
+    return None if raw is None else DialogueFacts.from_json(raw, f"{source}/{FACTS_FILE}")
 
 
 def read_local_facts(directory: str | Path) -> DialogueFacts | None:

@@ -121,6 +121,25 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+def model_file_text(source: str, name: str) -> str | None:
+    """Text of file ``name`` of a resolved model (a local directory or a hub id); None when it has none.
+
+    For a hub id, huggingface_hub fetches the file (or takes it from its cache
+    when the hub cannot be reached or HF_HUB_OFFLINE=1).
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        file = path / name
+        return file.read_text(encoding="utf-8") if file.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(source, name)).read_text(encoding="utf-8")
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return None
+
+
 def loading_error(name: str, setting: str, error: BaseException) -> ModelSourceError:
     """A one-line error for a source that resolved but does not load (not a model, broken files)."""
     return ModelSourceError(f"{setting}={name}: cannot load the model ({first_line(error)})")

@@ -24,6 +24,8 @@ from dialogue.format import CONTEXT_SIZE
 from finetuning.training_csv import csv_header
 
 DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
+TRAIN_PROG = "python -m finetuning.train"
+QUICK_TRY_SUFFIX = "-try"
 
 
 @dataclass
@@ -178,12 +180,32 @@ def check_config_types(
         raise SystemExit(f"{source}: wrong value types: {'; '.join(wrong)}")
 
 
+def flags_given(argv: Sequence[str]) -> set[str]:
+    """The flags on the command line as field names (``--use-cpu`` and ``--use_cpu`` alike)."""
+    return {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+
+
+def quick_try_output_dir(argv: Sequence[str], config: dict[str, Any]) -> dict[str, str]:
+    """``<output_dir>-try`` for a full run's config cut short by ``--max_steps``, without an ``--output_dir``.
+
+    So the README's quick try and the full run after it write to two
+    directories: otherwise the full run is refused, the quick model being where
+    it goes, and --overwrite_output_dir would be the wrong advice for a try.
+    A config that sets max_steps itself describes a short run: its output_dir stays.
+    """
+    flags = flags_given(argv)
+    cut_short = "max_steps" in flags and "max_steps" not in config
+    if not cut_short or "output_dir" in flags or not config.get("output_dir"):
+        return {}
+    return {"output_dir": str(config["output_dir"]).rstrip("/") + QUICK_TRY_SUFFIX}
+
+
 def auto_precision(argv: Sequence[str], config: dict[str, Any]) -> dict[str, bool]:
     """bf16 where the GPU has it, fp16 on older GPUs; nothing on CPU or when chosen explicitly."""
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--precision", default=config.get("precision", "auto"))
-    # Flags as written (--use-cpu and --use_cpu alike): an explicit choice always wins.
-    flags = {a[2:].split("=")[0].replace("-", "_") for a in argv if a.startswith("--")}
+    # An explicit choice always wins.
+    flags = flags_given(argv)
     explicit = bool({"bf16", "fp16"} & (flags | set(config))) or "use_cpu" in flags or config.get("use_cpu")
     if explicit or pre.parse_known_args(argv)[0].precision != "auto":
         return {}
@@ -198,9 +220,16 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     """Config file values as defaults, then command-line flags on top."""
     import sys
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--help-all" in argv:
+        argv = ["--help"]  # the full parser's own help, TrainingArguments' flags included
+    else:
+        from finetuning.command_help import TRAIN_EPILOG, answer_help
+
+        summary = "Fine-tune ruDialoGPT on the prepared CSVs."
+        answer_help(argv, ARGUMENT_CLASSES, TRAIN_PROG, summary, TRAIN_EPILOG)
     from transformers import TrainingArguments
 
-    argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config", default=str(DEFAULT_CONFIG))
     config_path = pre.parse_known_args(argv)[0].config
@@ -211,9 +240,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataA
     if config.get("hub_token"):
         raise SystemExit(f"{config_path}: never put the hub token in a config; set HF_TOKEN")
 
-    parser = one_line_parser(classes, prog="python -m finetuning.train")
+    parser = one_line_parser(classes, prog=TRAIN_PROG)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="JSON or YAML file of default flags.")
-    parser.set_defaults(**config, **auto_precision(argv, config))
+    parser.set_defaults(**{**config, **auto_precision(argv, config), **quick_try_output_dir(argv, config)})
     model_args, data_args, training_args, _ = parse_into(parser, argv)
     if training_args.hub_token:
         raise SystemExit("--hub_token would end up in shell history and logs; set HF_TOKEN instead")

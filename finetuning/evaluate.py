@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialogue.model_facts import DialogueFacts, read_local_facts
+from dialogue.model_facts import DialogueFacts, read_facts
 from dialogue.model_source import loading_error, resolve_model_source
 from finetuning.arguments import DataFiles, one_line_parser, parse_into, run_command
+from finetuning.command_help import answer_help
 from finetuning.data import (
     IGNORE_INDEX,
     DataError,
@@ -52,6 +53,7 @@ logger = logging.getLogger("finetuning.evaluate")
 
 CONDITIONS = ("true_context", "no_context", "shuffled_context")
 SETTING = "--model_name_or_path"
+PROG = "python -m finetuning.evaluate"
 
 
 @dataclass
@@ -191,7 +193,7 @@ def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
 
     # The model and its facts: the context size it was trained with, max_length within its positions.
     source = resolve_model_source(args.model_name_or_path, SETTING)
-    facts = read_local_facts(source)
+    facts = read_facts(source)
     context_size = (
         args.context_size if args.context_size is not None else (facts or DialogueFacts()).context_size
     )
@@ -241,8 +243,11 @@ def evaluate(args: EvalArguments, data: DataFiles) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parser = one_line_parser((EvalArguments, DataFiles), prog="python -m finetuning.evaluate")
-    args, data = parse_into(parser, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    summary, _, details = (__doc__ or "").replace("``", "").partition("\n\n")
+    answer_help(argv, (EvalArguments, DataFiles), PROG, summary, details)
+    parser = one_line_parser((EvalArguments, DataFiles), prog=PROG)
+    args, data = parse_into(parser, argv)
     results = evaluate(args, data)
     for c, r in results["conditions"].items():
         logger.info("%-17s perplexity %.3f", c, r["perplexity"])

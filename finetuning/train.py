@@ -91,6 +91,7 @@ def _stale_checkpoints(output_dir: str, overwrite: bool, resuming: bool) -> list
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_args(argv)
     import torch
     import transformers
     from transformers import (
@@ -102,7 +103,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         set_seed,
     )
 
-    model_args, data_args, training_args = parse_args(argv)
     resume = _resume_checkpoint(training_args)
     # Checked before anything loads: a typo in a path or a missing data dir costs seconds.
     source = resolve_model_source(model_args.model_name_or_path, "--model_name_or_path")
@@ -124,10 +124,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     logging.getLogger("finetuning.data").setLevel(ours)
     transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
     logger.info(
-        "world size %d, device %s, precision %s",
+        "world size %d, device %s, precision %s, writing to %s",
         training_args.world_size,
         training_args.device,
         "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+        training_args.output_dir,
     )
     set_seed(training_args.seed)
 
@@ -222,6 +223,8 @@ def _leave_process_group() -> None:
     "terminate called without an active exception" (exit -6) after the model
     was saved, and torchrun failed the whole run.
     """
+    if "torch" not in sys.modules:  # --help and refused flags end before torch is imported
+        return
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ctranslate2.converters import TransformersConverter
-
 from dialogue.model_source import first_line
+from dialogue.service_cli import settings_error_line
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +81,25 @@ class _PaddedVocabulary:
         return vocab
 
 
-class _Converter(TransformersConverter):
+def _converter(source: str) -> Any:
     """CTranslate2's converter, for checkpoints whose embedding has more rows than the tokenizer."""
+    # Imported here: it takes seconds (torch, transformers), which --help should not wait for.
+    from ctranslate2.converters import TransformersConverter
 
-    _rows = 0
+    class Converter(TransformersConverter):
+        _rows = 0
 
-    def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
-        model = super().load_model(model_class, model_name_or_path, **kwargs)
-        self._rows = int(model.get_input_embeddings().weight.shape[0])
-        return model
+        def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            self._rows = int(model.get_input_embeddings().weight.shape[0])
+            return model
 
-    def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
-        return _PaddedVocabulary(
-            super().load_tokenizer(tokenizer_class, model_name_or_path, **kwargs), self._rows
-        )
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            return _PaddedVocabulary(
+                super().load_tokenizer(tokenizer_class, model_name_or_path, **kwargs), self._rows
+            )
+
+    return Converter(source)
 
 
 def converted_model(source: str, compute_type: str, root: Path | None = None) -> Path:
@@ -112,7 +116,7 @@ def converted_model(source: str, compute_type: str, root: Path | None = None) ->
     started = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     try:
-        _Converter(source).convert(str(scratch), quantization=compute_type, force=True)
+        _converter(source).convert(str(scratch), quantization=compute_type, force=True)
         try:
             os.rename(scratch, target)
         except OSError:  # another process finished the same conversion first
@@ -131,18 +135,28 @@ def converted_model(source: str, compute_type: str, root: Path | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    from model_server.settings import Settings
-
-    settings = Settings()
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m model_server.convert",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default=settings.model_name_or_path, help="hub id or local directory")
-    parser.add_argument(
-        "--compute-type", default=settings.engine_compute_type, help="int8, float32, … (auto: int8)"
-    )
+    parser.add_argument("--model", help="hub id or local directory (default: MODEL_NAME_OR_PATH)")
+    parser.add_argument("--compute-type", help="int8, float32, … (default: ENGINE_COMPUTE_TYPE; auto: int8)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: $HF_HOME/ctranslate2")
     args = parser.parse_args(argv)
+    from model_server.settings import GenerationSettings, Settings
+
+    if args.model is None or args.compute_type is None:
+        try:
+            settings = Settings()
+        except ValueError as exc:  # pydantic's ValidationError included
+            print(
+                settings_error_line("model_server.convert", exc, Settings, GenerationSettings),
+                file=sys.stderr,
+            )
+            return 2
+        args.model = args.model or settings.model_name_or_path
+        args.compute_type = args.compute_type or settings.engine_compute_type
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from model_server.engines.ctranslate2 import pick_compute_type
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from dialogue.model_facts import FACTS_FILE, DialogueFacts, read_local_facts
+from dialogue.model_facts import read_facts
+from dialogue.model_source import model_file_text
 from model_server.settings import GenerationSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -31,31 +31,8 @@ class ServingDefaults:
     explicit: frozenset[str]
 
 
-def _model_file(source: str, name: str) -> str | None:
-    """Text of ``name`` in a local model directory or a hub repository; None when it has none."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        file = path / name
-        return file.read_text(encoding="utf-8") if file.is_file() else None
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-    try:
-        return Path(hf_hub_download(source, name)).read_text(encoding="utf-8")
-    except (EntryNotFoundError, LocalEntryNotFoundError):
-        return None
-
-
-def _facts(source: str) -> DialogueFacts | None:
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return read_local_facts(path)
-    raw = _model_file(source, FACTS_FILE)
-    return None if raw is None else DialogueFacts.from_json(raw, f"{source}/{FACTS_FILE}")
-
-
 def _trained_generation(source: str) -> dict[str, Any]:
-    raw = _model_file(source, GENERATION_FILE)
+    raw = model_file_text(source, GENERATION_FILE)
     if raw is None:
         return {}
     data = json.loads(raw)
@@ -68,7 +45,7 @@ def serving_defaults(settings: Settings, source: str) -> ServingDefaults:
     ``source`` is the resolved model (a local directory, or a hub id the hub has).
     """
     context_size = settings.context_size
-    facts = _facts(source)
+    facts = read_facts(source)
     if facts is not None and "context_size" in settings.model_fields_set:
         if facts.context_size != settings.context_size:
             log.warning(

@@ -14,7 +14,6 @@ checked, BOT_TOKEN's form included, before the model starts loading.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import signal
@@ -25,15 +24,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from bot.core.model_client import ModelClient, ModelServerError
-from bot.local import terminal_chat
 from bot.local.net import free_port
-from bot.settings import Settings, get_settings
 from bot.startup import StartupError
-from bot.telegram.app import token_problem
-from model_server.settings import Settings as ServerSettings
+from dialogue.service_cli import parse_service_args, settings_error_line
+
+# The settings, the clients and aiogram are imported where used: together they take
+# seconds, which --help and a mistyped setting should not wait for.
+if TYPE_CHECKING:
+    from bot.core.model_client import ModelClient
+    from bot.settings import Settings
+    from model_server.settings import Settings as ServerSettings
 
 POLL_S = 0.5
 FIRST_NOTE_AFTER_S = 10.0
@@ -47,6 +49,8 @@ def checked_token(settings: Settings) -> str:
     """BOT_TOKEN, or "" for the terminal chat; a malformed one is a ValueError naming the form."""
     if settings.bot_token is None:
         return ""
+    from bot.telegram.app import token_problem
+
     token = settings.bot_token.get_secret_value()
     if token and (problem := token_problem(token)) is not None:
         raise ValueError(problem)  # names the form, never the token: even a mistyped one is mostly secret
@@ -109,12 +113,16 @@ def wait_until_healthy(
     url: str, process: subprocess.Popen[bytes] | None, model: str, log: Path | None
 ) -> None:
     """Poll ``/health`` until 200; fail when the server process exits or nothing ever answers."""
+    from bot.core.model_client import ModelClient
+
     asyncio.run(_wait_until_healthy(ModelClient(url, timeout_s=5.0), process, model, log))
 
 
 async def _wait_until_healthy(
     client: ModelClient, process: subprocess.Popen[bytes] | None, model: str, log: Path | None
 ) -> None:
+    from bot.core.model_client import ModelServerError
+
     started = time.monotonic()
     next_note = started + FIRST_NOTE_AFTER_S
     answered = False
@@ -162,6 +170,8 @@ def run(settings: Settings, server_settings: ServerSettings | None, token: str) 
         print(f"Model server ready at {url}.", file=sys.stderr)
 
         if not token:
+            from bot.local import terminal_chat
+
             print("BOT_TOKEN is not set: chatting in the terminal instead of Telegram.", file=sys.stderr)
             return terminal_chat.run(settings, url)
 
@@ -198,17 +208,15 @@ def _model_server(
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary, _, details = (__doc__ or "").partition("\n\n")
-    argparse.ArgumentParser(
-        prog="python -m bot.local",
-        description=summary,
-        epilog=details,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    ).parse_args(argv)
+    parse_service_args("python -m bot.local", __doc__, argv)
     # Like Ctrl-C: a kill or a closed terminal also stops the children, which run in
     # sessions of their own and would otherwise outlive this process.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
+    from bot.settings import Settings, get_settings
+    from model_server.settings import GenerationSettings
+    from model_server.settings import Settings as ServerSettings
+
     # Every setting is checked before the model loads, which can take minutes.
     try:
         settings = get_settings()
@@ -216,12 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         external = "model_server_url" in settings.model_fields_set
         server_settings = None if external else ServerSettings()
     except ValueError as exc:  # pydantic's ValidationError included
-        print(f"local_run: invalid settings: {exc}", file=sys.stderr)
+        print(
+            settings_error_line("bot.local", exc, Settings, ServerSettings, GenerationSettings),
+            file=sys.stderr,
+        )
         return 2
     try:
         return run(settings, server_settings, token)
     except StartupError as exc:
-        print(f"local_run: {exc}", file=sys.stderr)
+        print(f"bot.local: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("", file=sys.stderr)

@@ -208,7 +208,7 @@ def test_a_malformed_bot_token_is_reported_in_one_line_before_the_model_loads(
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        "local_run: invalid settings: BOT_TOKEN is malformed: "
+        "bot.local: invalid settings: BOT_TOKEN is malformed: "
         "expected '<digits>:<secret>' as issued by @BotFather"
     ]
     assert "TYPO-secret-part" not in run.stdout + run.stderr
