@@ -28,9 +28,11 @@ log = logging.getLogger("bot")
 
 async def run(settings: Settings, token: str) -> None:
     engine = create_engine(settings)
+    key = settings.model_server_api_key
     model = ModelClient(
-        settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency
-    )
+        settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency,
+        api_key=key.get_secret_value() if key else None,
+    )  # fmt: skip
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)

@@ -58,12 +58,16 @@ class ModelClient:
         timeout_s: float,
         client: httpx.AsyncClient | None = None,
         max_concurrency: int = 16,
+        api_key: str | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.base_url = base_url
         self._slots = asyncio.Semaphore(max_concurrency)
+        # The model server's API_KEY (MODEL_SERVER_API_KEY here), when it has one.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self._client = client or httpx.AsyncClient(
             base_url=base_url,
+            headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
         )

@@ -26,6 +26,9 @@ class Answer:
     text: str
     # OpenAI's words: "length" when the token budget ran out, else "stop".
     finish_reason: str = "stop"
+    # OpenAI's usage: the prompt's tokens, and the tokens generated (a stop string's and EOS too).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class AnswerTracker:
         self._request = request
         self._stops = tuple(s for s in (TAG_PREFIX, *stop, *request.stop) if s)
         self._ids: list[int] = []
+        self._generated = 0
         self._text = ""
         self._sent = ""
         self.done = False
@@ -81,6 +85,7 @@ class AnswerTracker:
         """Take the row's next token; True once the row needs no more."""
         if self.done:
             return True
+        self._generated += 1
         if token_id == self._tokenizer.eos_token_id:
             return self.finish()
         self._ids.append(token_id)
@@ -128,7 +133,7 @@ class AnswerTracker:
 
     @property
     def answer(self) -> Answer:
-        return Answer(cut_answer(self._text), self.finish_reason)
+        return Answer(cut_answer(self._text), self.finish_reason, len(self._request.prompt), self._generated)
 
 
 class Engine(Protocol):
