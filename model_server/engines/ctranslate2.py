@@ -13,6 +13,11 @@ slower, slower than transformers itself. In a batch, prompts are read together
 as far as the shortest one goes, and a longer one's remaining tokens step
 through the loop and count: a sampled answer may count a few of its own
 prompt's last tokens. Deterministic decoding is split by prompt length instead.
+
+CTranslate2 has no time limit of its own: with one beam, each step's callback
+ends a row whose request's deadline passed (see ``AnswerTracker``), so a
+request that got its 504 stops using the CPU. A beam search has no callback
+and runs to its end.
 """
 
 from __future__ import annotations
