@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import ctranslate2
+import torch
 
 from model_server.engines.base import (
     Answer,
@@ -49,6 +50,13 @@ COMPUTE_TYPES = (
     "bfloat16",
     "float32",
 )
+
+
+def resolve_compute_type(setting: str, device: str) -> str:
+    """ENGINE_COMPUTE_TYPE on ``device`` ("cpu", "cuda"): the server's choice and convert's, so that
+    a model converted ahead of time is the one the server looks for in the cache."""
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    return pick_compute_type(setting, device, bf16)
 
 
 def pick_compute_type(setting: str, device: str, bf16_supported: bool = True) -> str:
