@@ -41,9 +41,7 @@ async def run(settings: Settings, token: str) -> None:
     from bot.telegram.app import build_bot, build_dispatcher
 
     engine = create_engine(settings)
-    model = ModelClient(
-        settings.model_server_url, settings.answer_timeout_s, max_concurrency=settings.model_max_concurrency
-    )
+    model = ModelClient.for_settings(settings)
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
     bot = build_bot(settings, token)

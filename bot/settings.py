@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     telegram_api_url: str = TELEGRAM_API_URL
     model_server_url: str = "http://model_server:80"
+    # The model server's API_KEY; sent as a bearer token when set.
+    model_server_api_key: SecretStr | None = None
 
     # DATABASE_URL wins; else DB_* parts build a PostgreSQL URL; else SQLite.
     database_url: SecretStr | None = None

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,14 +79,15 @@ class Batcher:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        pending = _Pending(request)
+        # The engine's copy of the deadline, on the clock its thread reads.
+        pending = _Pending(dataclasses.replace(request, deadline=time.monotonic() + timeout_s))
         if stream:
 
             def on_text(piece: str) -> None:  # in the engine's thread
                 with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
                     loop.call_soon_threadsafe(pending.outputs.put_nowait, piece)
 
-            pending.request = dataclasses.replace(request, on_text=on_text)
+            pending.request = dataclasses.replace(pending.request, on_text=on_text)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:

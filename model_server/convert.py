@@ -5,7 +5,7 @@ the images' ``hf_cache`` volume), one folder per model revision (hub) or
 content (local directory) and compute type. A conversion is written to a
 temporary folder and renamed into place, so a crash never leaves half a model.
 
-    python -m model_server.convert                       # MODEL_NAME_OR_PATH, ENGINE_COMPUTE_TYPE
+    python -m model_server.convert                       # MODEL_NAME_OR_PATH, ENGINE_COMPUTE_TYPE, DEVICE
     python -m model_server.convert --model outputs/run --compute-type float32
 """
 
@@ -102,13 +102,18 @@ def _converter(source: str) -> Any:
     return Converter(source)
 
 
-def converted_model(source: str, compute_type: str, root: Path | None = None) -> Path:
-    """The CTranslate2 folder of ``source`` at ``compute_type``, converting it on first use."""
-    root = root or cache_root()
+def conversion_dir(source: str, compute_type: str, root: Path | None = None) -> Path:
+    """Where the cache keeps ``source`` converted to ``compute_type``."""
     name = re.sub(
         r"[^A-Za-z0-9._-]+", "--", Path(source).expanduser().name if Path(source).is_dir() else source
     )
-    target = root / f"{name}--{model_key(source)}--{compute_type}"
+    return (root or cache_root()) / f"{name}--{model_key(source)}--{compute_type}"
+
+
+def converted_model(source: str, compute_type: str, root: Path | None = None) -> Path:
+    """The CTranslate2 folder of ``source`` at ``compute_type``, converting it on first use."""
+    target = conversion_dir(source, compute_type, root)
+    root = target.parent
     if (target / "model.bin").is_file():
         log.info("CTranslate2 model of %s (%s) reused from %s", source, compute_type, target)
         return target
@@ -141,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", help="hub id or local directory (default: MODEL_NAME_OR_PATH)")
-    parser.add_argument("--compute-type", help="int8, float32, … (default: ENGINE_COMPUTE_TYPE; auto: int8)")
+    parser.add_argument(
+        "--compute-type",
+        help="int8, float32, … (default: ENGINE_COMPUTE_TYPE; auto: what the server picks on --device: "
+        "int8 on a CPU, bfloat16 or float16 on CUDA)",
+    )
+    parser.add_argument("--device", help="cpu, cuda or auto (CUDA when present); default: DEVICE")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: $HF_HOME/ctranslate2")
     args = parser.parse_args(argv)
     from model_server.settings import GenerationSettings, Settings
 
-    if args.model is None or args.compute_type is None:
+    if args.model is None or args.compute_type is None or args.device is None:
         try:
             settings = Settings()
         except ValueError as exc:  # pydantic's ValidationError included
@@ -157,11 +167,14 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         args.model = args.model or settings.model_name_or_path
         args.compute_type = args.compute_type or settings.engine_compute_type
+        args.device = args.device or settings.device
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from model_server.engines.ctranslate2 import pick_compute_type
+    from model_server.engines.ctranslate2 import resolve_compute_type
+    from model_server.engines.transformers import pick_device
 
     try:
-        path = converted_model(args.model, pick_compute_type(args.compute_type, "cpu"), args.cache_dir)
+        compute_type = resolve_compute_type(args.compute_type, pick_device(args.device).type)
+        path = converted_model(args.model, compute_type, args.cache_dir)
     except Exception as exc:  # the converter raises OSError, ValueError, HF errors…
         print(f"model_server.convert: cannot convert {args.model!r}: {first_line(exc)}", file=sys.stderr)
         return 1

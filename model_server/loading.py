@@ -101,13 +101,12 @@ def _ctranslate2(settings: Settings, model: _Model) -> Engine:
         CTranslate2Engine,
         generate_options,
         load_ctranslate2,
-        pick_compute_type,
+        resolve_compute_type,
     )
 
     gen, device = model.defaults.generation, model.device
     options, notes = generate_options(gen, set(model.defaults.explicit))
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    compute_type = pick_compute_type(settings.engine_compute_type, device.type, bf16)
+    compute_type = resolve_compute_type(settings.engine_compute_type, device.type)
     model_dir = converted_model(model.source, compute_type)
     threads = settings.torch_threads or torch.get_num_threads()
     generator = load_ctranslate2(model_dir, device.type, compute_type, threads)

@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from model_server.api import answer, errors, health, metrics, openai
 from model_server.api.body_limit import BodyLimit
+from model_server.api.deps import require_api_key
 from model_server.service import ModelService
 from model_server.settings import Settings, get_settings
 
@@ -47,8 +48,10 @@ def create_app(
     app.add_exception_handler(RequestValidationError, errors.invalid_request)
     for refusal in errors.HANDLED:
         app.add_exception_handler(refusal, errors.handle)
-    app.middleware("http")(metrics.record_answer_metrics)
+    app.add_middleware(metrics.RecordMetrics, metrics=service.metrics)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (answer, health, metrics, openai):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    # /health stays open: compose's healthcheck and the bot's start-up wait carry no key.
+    for module in (answer, metrics, openai):
+        app.include_router(module.router, dependencies=[Depends(require_api_key)])
     return app

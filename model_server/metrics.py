@@ -9,11 +9,15 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "answer_requests", "POST /answer requests by HTTP status", ["status"], registry=self.registry
+            "http_requests",
+            "POST /answer and /v1/chat/completions requests by route and HTTP status",
+            ["route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "answer_latency_seconds",
-            "POST /answer time from arrival to response",
+            "http_request_duration_seconds",
+            "Time from a request's arrival to its response's last byte (a stream's end), by route",
+            ["route"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
             registry=self.registry,
         )

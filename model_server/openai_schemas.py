@@ -27,6 +27,13 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    # OpenAI's: one more chunk before [DONE], with empty choices and the usage.
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(BaseModel):
     """OpenAI's request; fields it has and this server does not use (``user``, penalties…) are ignored."""
 
@@ -42,6 +49,7 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     n: Literal[1] = 1
     stream: bool = False
+    stream_options: StreamOptions | None = None
 
     @field_validator("stop")
     @classmethod

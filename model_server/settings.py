@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue.format import CONTEXT_SIZE, TAG_PREFIX
@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     max_batch_wait_ms: float = Field(20.0, ge=0)
     max_queue_size: int = Field(256, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
+
+    # Unset or empty: no authentication, for compose's private network. Set it whenever the port is
+    # published: then /answer, /v1/* and /metrics want ``Authorization: Bearer <API_KEY>``.
+    api_key: SecretStr | None = None
 
     log_level: str = "info"
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from bot.settings import Settings
 from dialogue.format import Turn
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,29 @@ class ModelClient:
         timeout_s: float,
         client: httpx.AsyncClient | None = None,
         max_concurrency: int = 16,
+        api_key: str | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.base_url = base_url
         self._slots = asyncio.Semaphore(max_concurrency)
+        # The model server's API_KEY (MODEL_SERVER_API_KEY here), when it has one.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self._client = client or httpx.AsyncClient(
             base_url=base_url,
+            headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Settings, base_url: str | None = None) -> ModelClient:
+        """The client the bot and the terminal chat use: URL, timeout, concurrency and key from settings."""
+        key = settings.model_server_api_key
+        return cls(
+            base_url or settings.model_server_url,
+            settings.answer_timeout_s,
+            max_concurrency=settings.model_max_concurrency,
+            api_key=key.get_secret_value() if key else None,
         )
 
     async def answer(self, query: str, context: Sequence[Turn]) -> str:

@@ -104,7 +104,7 @@ def run(settings: Settings, model_server_url: str | None = None, stdin: TextIO =
     language = settings.bot_language or i18n.default_locale
     with i18n.context(), i18n.use_locale(language), asyncio.Runner() as runner:
         engine = create_engine(settings)
-        client = ModelClient(model_server_url or settings.model_server_url, settings.answer_timeout_s)
+        client = ModelClient.for_settings(settings, model_server_url)
         purge: RetentionPurge | None = None
         try:
             try:

@@ -44,6 +44,7 @@ class ApiError(Exception):
         kind: str = INVALID,
         code: str | None = None,
         openai_message: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -52,6 +53,7 @@ class ApiError(Exception):
         self.code = code
         # Where OpenAI's client knows no "query": its words for the same refusal.
         self.openai_message = openai_message or message
+        self.headers = headers
 
     def status_for(self, shape: Shape) -> int:
         return 400 if shape is Shape.OPENAI and self.status == 422 else self.status
@@ -93,7 +95,7 @@ def api_error(exc: Exception) -> ApiError:
 
 def error_response(exc: Exception, shape: Shape) -> JSONResponse:
     error = api_error(exc)
-    return JSONResponse(error.body(shape), status_code=error.status_for(shape))
+    return JSONResponse(error.body(shape), status_code=error.status_for(shape), headers=error.headers)
 
 
 async def handle(request: Request, exc: Exception) -> Response:

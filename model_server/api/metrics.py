@@ -1,16 +1,20 @@
-"""``GET /metrics`` for Prometheus, and the middleware that counts and times ``/answer``."""
+"""``GET /metrics`` for Prometheus, and the middleware that counts and times the answering routes."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model_server.api.deps import ServiceDep, get_service
+from model_server.api.deps import ServiceDep
+from model_server.metrics import ServerMetrics
 
 router = APIRouter()
+# The routes that generate; the route is a label, so the bot's and OpenAI clients' traffic part.
+ROUTES: Final = ("/answer", "/v1/chat/completions")
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -18,15 +22,33 @@ async def metrics(service: ServiceDep) -> Response:
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-async def record_answer_metrics(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """Count /answer requests by status and time them, whatever path they took."""
-    if request.url.path != "/answer":
-        return await call_next(request)
-    started = time.perf_counter()
-    response = await call_next(request)
-    service = get_service(request)
-    service.metrics.requests.labels(status=str(response.status_code)).inc()
-    service.metrics.latency.observe(time.perf_counter() - started)
-    return response
+class RecordMetrics:
+    """Counts requests to :data:`ROUTES` by status and times them to their last byte.
+
+    Plain ASGI rather than an ``http`` middleware: a streamed answer is timed
+    until its ``[DONE]``, not until its headers went out.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = scope.get("path")
+        if scope["type"] != "http" or route not in ROUTES:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the server answers for an app that fails before it starts a response
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self.metrics.requests.labels(route=route, status=str(status)).inc()
+            self.metrics.latency.labels(route=route).observe(time.perf_counter() - started)

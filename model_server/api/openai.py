@@ -62,7 +62,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
         first = await anext(items)
     except Exception as exc:  # OpenAI's clients read every failure in its shape, a crash too
         raise api_error(exc) from exc
-    chunks = _Chunks(body.model)
+    chunks = _Chunks(body.model, usage=bool(body.stream_options and body.stream_options.include_usage))
     if not body.stream:
         assert isinstance(first, Answer)  # unstreamed, the answer is the one item
         return chunks.completion(first)
@@ -72,25 +72,26 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
 class _Chunks:
     """OpenAI's response objects of one completion."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, usage: bool = False) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.model = model
         self.created = int(time.time())
+        # Whether a stream ends with the usage chunk (stream_options.include_usage).
+        self.usage = usage
 
-    def _object(self, kind: str, choice: dict[str, Any]) -> dict[str, Any]:
+    def _object(self, kind: str, choice: dict[str, Any] | None) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": kind,
             "created": self.created,
             "model": self.model,
-            "choices": [choice],
+            "choices": [choice] if choice is not None else [],
         }
 
     def completion(self, answer: Answer) -> dict[str, Any]:
         message = {"role": "assistant", "content": answer.text}
-        return self._object(
-            "chat.completion", {"index": 0, "message": message, "finish_reason": answer.finish_reason}
-        )
+        choice = {"index": 0, "message": message, "finish_reason": answer.finish_reason}
+        return self._object("chat.completion", choice) | {"usage": _usage(answer)}
 
     def _event(self, delta: dict[str, Any], finish_reason: str | None = None) -> str:
         chunk = self._object(
@@ -112,4 +113,15 @@ class _Chunks:
         else:
             assert isinstance(last, Answer)
             yield self._event({}, last.finish_reason)
+            if self.usage:
+                chunk = self._object("chat.completion.chunk", None) | {"usage": _usage(last)}
+                yield f"data: {json.dumps(chunk)}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def _usage(answer: Answer) -> dict[str, int]:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }

@@ -3,13 +3,14 @@
 An engine generates a batch of :class:`GenerationRequest` in one call. Every
 new token of a row goes through that row's :class:`AnswerTracker`, which
 decides when the row is done (EOS, the speaker tag, a stop string, its token
-budget) and hands a streamed request's new text to its ``on_text`` (the
+budget, its deadline) and hands a streamed request's new text to its ``on_text`` (the
 batcher's: consumers read ``ModelService.generate``). Both engines stop a row as soon
 as its tracker says so, instead of running all ``max_new_tokens`` steps.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,9 @@ class Answer:
     text: str
     # OpenAI's words: "length" when the token budget ran out, else "stop".
     finish_reason: str = "stop"
+    # OpenAI's usage: the prompt's tokens, and the tokens generated (a stop string's and EOS too).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,9 @@ class GenerationRequest:
     # The batcher's, for a streamed request: called in the engine's thread with each new piece.
     on_text: Callable[[str], None] | None = field(default=None, repr=False)
     overrides: SamplingOverrides = SamplingOverrides()
+    # time.monotonic() past which the caller no longer waits: the row stops there, so a
+    # request that timed out (504) stops using the CPU too. None: no time limit.
+    deadline: float | None = None
 
 
 # What a generation stream yields: the answer's new pieces (when streamed), then the whole Answer.
@@ -72,6 +79,7 @@ class AnswerTracker:
         self._request = request
         self._stops = tuple(s for s in (TAG_PREFIX, *stop, *request.stop) if s)
         self._ids: list[int] = []
+        self._generated = 0
         self._text = ""
         self._sent = ""
         self.done = False
@@ -81,6 +89,9 @@ class AnswerTracker:
         """Take the row's next token; True once the row needs no more."""
         if self.done:
             return True
+        if self._request.deadline is not None and time.monotonic() >= self._request.deadline:
+            return self.finish("length")
+        self._generated += 1
         if token_id == self._tokenizer.eos_token_id:
             return self.finish()
         self._ids.append(token_id)
@@ -128,7 +139,7 @@ class AnswerTracker:
 
     @property
     def answer(self) -> Answer:
-        return Answer(cut_answer(self._text), self.finish_reason)
+        return Answer(cut_answer(self._text), self.finish_reason, len(self._request.prompt), self._generated)
 
 
 class Engine(Protocol):

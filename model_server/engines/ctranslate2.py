@@ -13,6 +13,11 @@ slower, slower than transformers itself. In a batch, prompts are read together
 as far as the shortest one goes, and a longer one's remaining tokens step
 through the loop and count: a sampled answer may count a few of its own
 prompt's last tokens. Deterministic decoding is split by prompt length instead.
+
+CTranslate2 has no time limit of its own: with one beam, each step's callback
+ends a row whose request's deadline passed (see ``AnswerTracker``), so a
+request that got its 504 stops using the CPU. A beam search has no callback
+and runs to its end.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import ctranslate2
+import torch
 
 from model_server.engines.base import (
     Answer,
@@ -44,6 +50,13 @@ COMPUTE_TYPES = (
     "bfloat16",
     "float32",
 )
+
+
+def resolve_compute_type(setting: str, device: str) -> str:
+    """ENGINE_COMPUTE_TYPE on ``device`` ("cpu", "cuda"): the server's choice and convert's, so that
+    a model converted ahead of time is the one the server looks for in the cache."""
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    return pick_compute_type(setting, device, bf16)
 
 
 def pick_compute_type(setting: str, device: str, bf16_supported: bool = True) -> str:

@@ -73,3 +73,12 @@ def test_allow_lists_are_comma_separated_and_bad_ids_are_refused(monkeypatch: py
     monkeypatch.setenv("ALLOWED_USER_IDS", "5,alice")
     with pytest.raises(ValueError, match="comma-separated numeric ids"):
         Settings()
+
+
+def test_the_model_servers_api_key_is_read_and_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().model_server_api_key is None
+    monkeypatch.setenv("MODEL_SERVER_API_KEY", "model-KEY-42")
+    settings = Settings()
+    assert settings.model_server_api_key is not None
+    assert settings.model_server_api_key.get_secret_value() == "model-KEY-42"
+    assert "model-KEY-42" not in repr(settings) and "model-KEY-42" not in str(settings.model_dump())

@@ -84,8 +84,8 @@ def test_api_docs_and_metrics_are_served(shared_server: LiveServer) -> None:
     assert {"/answer", "/health"} <= set(schema["paths"])
     metrics = httpx.get(f"{shared_server.url}/metrics").text
     for name in (
-        "answer_requests_total",
-        "answer_latency_seconds",
+        "http_requests_total",
+        "http_request_duration_seconds",
         "generate_batch_size",
         "answer_queue_depth",
     ):
@@ -226,7 +226,7 @@ async def test_concurrent_requests_are_batched_into_one_generate_call(
     # Eight requests, two generate calls: the first alone, then the seven that waited.
     assert metric(metrics, "generate_batch_size_count") == 2
     assert metric(metrics, "generate_batch_size_sum") == 8
-    assert metric(metrics, 'answer_requests_total{status="200"}') == 8
+    assert metric(metrics, 'http_requests_total{route="/answer",status="200"}') == 8
     # Left padding in a shared batch gives each prompt the answer it gets alone.
     assert [r.json()["answer"] for r in responses] == [reference([], q) for q in queries]
 

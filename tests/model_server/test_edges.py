@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
+import openai
 import pytest
 
 from tests.model_server.conftest import LiveServer, serve
@@ -80,3 +84,47 @@ def test_answers_carry_no_control_characters_or_broken_bytes(shared_server: Live
         assert answer == answer.strip()
         assert all(c.isprintable() for c in answer), repr(answer)
         assert "\ufffd" not in answer
+
+
+@pytest.fixture(scope="module")
+def megabyte_limit_server(serving_model_dir) -> Iterator[LiveServer]:
+    from model_server.settings import Settings
+    from tests.model_server.conftest import greedy
+
+    settings = Settings(model_name_or_path=str(serving_model_dir), engine="transformers", generation=greedy())
+    assert settings.max_body_bytes == 1_000_000
+    with serve(settings) as live:
+        yield live
+
+
+def _refusals_by_urllib(url: str, content: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=content, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+@pytest.mark.parametrize("times", [2, 10])
+@pytest.mark.parametrize("client", ["urllib", "httpx", "openai"])
+def test_a_client_still_sending_an_oversized_body_receives_the_413(
+    megabyte_limit_server: LiveServer, client: str, times: int
+) -> None:
+    # Before, the server closed with the body still arriving: the client saw a connection reset.
+    base, limit = megabyte_limit_server.url, 1_000_000
+    text = "x" * (times * limit)
+    for _ in range(10):
+        if client == "openai":
+            sdk = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=30)
+            with pytest.raises(openai.APIStatusError) as caught:
+                sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+            status, message = caught.value.status_code, caught.value.message
+        elif client == "httpx":
+            response = httpx.post(f"{base}/answer", json={"query": text}, timeout=30)
+            status, message = response.status_code, response.text
+        else:
+            status, message = _refusals_by_urllib(f"{base}/answer", json.dumps({"query": text}).encode())
+        assert (status, f"larger than {limit} bytes" in message) == (413, True), message
+    ok = httpx.post(f"{base}/answer", json={"query": "привет"}, timeout=30)
+    assert ok.status_code == 200

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_an_answer_ends_at_eos_even_when_text_follows(tiny_tokenizer) -> None:
     tracker = base.AnswerTracker(tok, GenerationRequest([], 40), ())
     tokens = tok(" привет")["input_ids"] + [tok.eos_token_id] + tok(" ещё")["input_ids"]
     assert any(tracker.push(token) for token in tokens)
-    assert tracker.answer == base.Answer("привет", "stop")
+    # Usage counts the tokens generated up to the end, EOS included, not those after it.
+    generated = len(tok(" привет")["input_ids"]) + 1
+    assert tracker.answer == base.Answer("привет", "stop", prompt_tokens=0, completion_tokens=generated)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -194,3 +197,67 @@ def test_convert_command_prepares_the_cache_ahead_of_time(tmp_path: Path) -> Non
     missing = subprocess.run([*command[:4], str(tmp_path / "nothing")], capture_output=True, text=True)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().startswith("model_server.convert: cannot convert")
+
+
+def build_long_winded_model(out_dir: Path) -> Path:
+    """A GPT-2 with 1024 positions whose greedy answer to "привет" runs its whole 1000-token budget.
+
+    Seed 5 was picked for that: seeds 0-4 stop early at EOS or the speaker tag.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from benchmarks.support.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=1024, n_embd=256, n_layer=4, n_head=4,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(5)
+    GPT2LMHeadModel(config).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture
+def restored_torch_threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("restored_torch_threads")  # one thread: slow enough to see the difference
+def test_a_timed_out_request_stops_the_ctranslate2_engine_at_its_deadline(tmp_path: Path) -> None:
+    model = build_long_winded_model(tmp_path / "long")
+    settings = Settings(
+        model_name_or_path=str(model), engine="ctranslate2", engine_compute_type="float32",
+        generation=greedy(max_new_tokens=1000), request_timeout_s=0.3, torch_threads=1,
+    )  # fmt: skip
+    with serve(settings) as live:
+        engine = live.service.engine
+        assert engine is not None
+        started = time.monotonic()
+        unbounded = engine.generate([GenerationRequest(engine.encode([], "привет"), 1000)])[0]
+        unbounded_s = time.monotonic() - started
+        assert unbounded.finish_reason == "length" and unbounded_s > 1.0, (unbounded, unbounded_s)
+        returned: list[float] = []  # when each generate call returned
+        real = engine.generate
+
+        def timed(requests: list[GenerationRequest]) -> list[base.Answer]:
+            try:
+                return real(requests)
+            finally:
+                returned.append(time.monotonic())
+
+        engine.generate = timed  # type: ignore[method-assign]
+        # The server's deadline is a little later than this: it starts when the request is read.
+        deadline = time.monotonic() + settings.request_timeout_s
+        response = httpx.post(f"{live.url}/answer", json={"query": "привет"}, timeout=30)
+        assert response.status_code == 504
+        waited = time.monotonic() + 30
+        while not returned and time.monotonic() < waited:
+            time.sleep(0.01)
+    # Stopped within a fraction of a second of the deadline, not after its whole budget
+    # (measured: 0.09 s past it; 1.3-3.3 s before the fix).
+    late = returned[0] - deadline
+    assert late < 0.5, f"generate returned {late:.2f} s past the deadline ({unbounded_s:.2f} s unbounded)"

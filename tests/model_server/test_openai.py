@@ -154,3 +154,46 @@ async def test_a_streamed_request_shares_a_batch_with_answer_requests(server_set
     # The first request alone, then the three that waited (the streamed one among them), then `alone`.
     assert metric(metrics, "generate_batch_size_count") == 3
     assert metric(metrics, "generate_batch_size_sum") == 5
+
+
+def test_completions_report_usage_and_a_stream_ends_with_it_when_asked(shared_server: LiveServer) -> None:
+    sdk, model = client(shared_server), model_id(shared_server)
+    messages = [{"role": "user", "content": "привет, как дела?"}]
+    engine = shared_server.service.engine
+    assert engine is not None
+    prompt_tokens = len(engine.encode([], "привет, как дела?"))
+    short = sdk.chat.completions.create(model=model, messages=messages, max_tokens=8)
+    assert short.usage is not None and short.choices[0].finish_reason == "length"
+    assert (short.usage.prompt_tokens, short.usage.completion_tokens) == (prompt_tokens, 8)
+    assert short.usage.total_tokens == prompt_tokens + 8
+
+    plain = sdk.chat.completions.create(model=model, messages=messages)
+    chunks = list(
+        sdk.chat.completions.create(
+            model=model, messages=messages, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    # OpenAI's semantics: one more chunk after the finish_reason, with no choices and the usage.
+    assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage
+    assert chunks[-2].choices[0].finish_reason == plain.choices[0].finish_reason
+    assert all(c.usage is None for c in chunks[:-1])
+    unasked = list(sdk.chat.completions.create(model=model, messages=messages, stream=True))
+    assert unasked[-1].choices and all(c.usage is None for c in unasked)
+
+
+def test_chat_completions_are_counted_and_timed_by_route(server_settings) -> None:
+    with serve(server_settings()) as live:
+        sdk, model = client(live), model_id(live)
+        messages = [{"role": "user", "content": "привет, как дела?"}]
+        sdk.chat.completions.create(model=model, messages=messages)
+        list(sdk.chat.completions.create(model=model, messages=messages, stream=True))
+        with pytest.raises(openai.NotFoundError):
+            sdk.chat.completions.create(model="gpt-4o", messages=messages)
+        httpx.post(f"{live.url}/answer", json=body("привет"))
+        metrics = httpx.get(f"{live.url}/metrics").text
+    chat = 'route="/v1/chat/completions"'
+    assert metric(metrics, f'http_requests_total{{{chat},status="200"}}') == 2
+    assert metric(metrics, f'http_requests_total{{{chat},status="404"}}') == 1
+    assert metric(metrics, f"http_request_duration_seconds_count{{{chat}}}") == 3
+    assert metric(metrics, f"http_request_duration_seconds_sum{{{chat}}}") > 0
+    assert metric(metrics, 'http_requests_total{route="/answer",status="200"}') == 1

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -10,6 +12,8 @@ import pytest
 import torch
 
 from dialogue.model_facts import DialogueFacts
+from model_server.convert import conversion_dir
+from model_server.engines.ctranslate2 import resolve_compute_type
 from model_server.engines.transformers import TransformersEngine, pick_device, pick_dtype
 from model_server.loading import load_engine, pick_engine
 from model_server.settings import Settings
@@ -162,3 +166,30 @@ def test_a_base_model_without_dialogue_facts_gets_the_format_defaults(
         Settings(model_name_or_path=str(serving_model_dir), engine="transformers", generation=greedy())
     )
     assert engine.context_size == 3
+
+
+def _convert(*args: str) -> Path:
+    command = [sys.executable, "-m", "model_server.convert", "--compute-type", "auto", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_convert_auto_prepares_what_the_servers_auto_looks_for(
+    tmp_path: Path, conversion_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # HF_HOME (conversion_cache) reaches the command through the environment, as in the image.
+    model = build_serving_model(tmp_path / "ahead")
+    ahead = _convert("--model", str(model))
+    assert ahead.parent == conversion_cache
+    caplog.set_level(logging.INFO, logger="model_server")
+    settings = Settings(model_name_or_path=str(model), engine="ctranslate2", generation=greedy())
+    engine = load_engine(settings)
+    assert ahead.name.endswith(f"--{engine.compute_type}")
+    assert any("reused" in r.getMessage() and str(ahead) in r.getMessage() for r in caplog.records)
+    assert not any("converted" in r.getMessage() for r in caplog.records)
+    # On CUDA the server asks the same function for the compute type of its device.
+    on_cuda = _convert("--model", str(model), "--device", "cuda")
+    assert on_cuda == conversion_dir(str(model), resolve_compute_type("auto", "cuda"))
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    assert on_cuda.name.endswith("--bfloat16" if bf16 else "--float16") and (on_cuda / "model.bin").is_file()
