@@ -41,7 +41,11 @@ def settings_error_line(program: str, error: Exception, *settings_classes: type)
         text = str(error).strip().splitlines() or [type(error).__name__]
         return f"{program}: invalid settings: {text[0]}"
     prefix = _env_prefix(getattr(error, "title", ""), settings_classes)
-    problems = [f"{_variable(prefix, item['loc'])}: {_message(item)}" for item in errors(include_input=False)]
+    # A model validator's error has no field: its message names the variables itself.
+    problems = [
+        f"{_variable(prefix, item['loc'])}: {_message(item)}" if item["loc"] else _message(item)
+        for item in errors(include_input=False)
+    ]
     return f"{program}: invalid settings: {'; '.join(problems)}"
 
 
@@ -53,9 +57,6 @@ def _env_prefix(title: str, settings_classes: tuple[type, ...]) -> str:
 
 
 def _variable(prefix: str, loc: tuple[Any, ...]) -> str:
-    # A model validator's error has no field: its message names the variables itself.
-    if not loc:
-        return "settings"
     head, *rest = (str(part) for part in loc)
     return ".".join([prefix.upper() + head.upper(), *rest])
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from dotenv import dotenv_values
 
+from tests.deploy import config_table
 from tests.deploy.dockerfile import DOCKERFILES, dockerfile_stages
 from tests.deploy.support import (
     CPU_STACK,
@@ -135,7 +136,9 @@ def test_env_example_documents_every_variable_compose_uses() -> None:
     used = compose_variables(GPU_STACK) | compose_variables(CPU_STACK) | compose_variables(WEBHOOK_STACK)
     documented = set(dotenv_values(ENV_EXAMPLE))
     assert used <= documented, f"missing from .env.example: {used - documented}"
-    assert documented <= used, f"unused in compose: {documented - used}"
+    # The rest reach the services through env_file: each is a setting of docs/configuration.md.
+    unused = documented - used - set(config_table.variables())
+    assert not unused, f"neither in compose nor a documented setting: {unused}"
     assert "COMPOSE_FILE=docker-compose.yaml:docker-compose.cpu.yaml" in ENV_EXAMPLE.read_text()
 
 
