@@ -17,7 +17,7 @@ def _positive_float(value: str) -> float:
     return number
 
 
-def _positive_int(value: str) -> int:
+def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
@@ -45,12 +45,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--chat-id", type=int, action="append", help="with --from-database: only this chat (repeatable)"
     )
     parser.add_argument(
-        "--since", type=_date, help="with --from-database: only messages sent from this day on (UTC)"
+        "--since", type=utc_day, help="with --from-database: only messages sent from this day on (UTC)"
     )
     parser.add_argument("--output-path", type=Path, required=True, help="CSV file to write")
     parser.add_argument(
         "--context-size",
-        type=_positive_int,
+        type=positive_int,
         default=CONTEXT_SIZE,
         help="messages of context per row (default %(default)s)",
     )
@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-length",
-        type=_positive_int,
+        type=positive_int,
         default=500,
         help="responses longer than this many characters are dropped, and contexts cut to it "
         "(default %(default)s)",
@@ -86,7 +86,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _date(value: str) -> datetime:
+def utc_day(value: str) -> datetime:
     try:
         return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
