@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -64,7 +65,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         description="Fine-tune the current model on the bot's corpus; promote it only if it does better.",
         allow_abbrev=False,
     )
-    parser.add_argument("--from-database", metavar="DATABASE_URL", required=True)
+    parser.add_argument(
+        "--from-database",
+        metavar="DATABASE_URL",
+        default=os.environ.get("DATABASE_URL"),
+        help="the bot's database (default: $DATABASE_URL, which keeps the password off the command line)",
+    )
     parser.add_argument("--chat-id", type=int, action="append", help="only this chat (repeatable)")
     parser.add_argument("--since", type=utc_day, help="only messages sent from this day on (UTC)")
     parser.add_argument("--models_dir", type=Path, help="published models; the champion is its 'current'")
@@ -78,6 +84,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--push_to_hub", action="store_true", help="publish to the hub instead of models_dir")
     parser.add_argument("--hub_model_id", help="with --push_to_hub: the repository, USER/NAME")
     args, training_flags = parser.parse_known_args(argv)
+    if not args.from_database:
+        parser.error("--from-database DATABASE_URL (or DATABASE_URL in the environment) is required")
     if args.push_to_hub:
         from huggingface_hub import get_token
 
