@@ -1,4 +1,4 @@
-"""The training image (finetuning/Dockerfile, its own Dockerfile.dockerignore) and finetuning/retrain.sh, without Docker or Slurm."""
+"""The training image (finetuning/Dockerfile and its .dockerignore) and finetuning/retrain.sh."""
 
 from __future__ import annotations
 
