@@ -5,6 +5,7 @@
 #   make prepare ARGS='--tg-history-path result.json --output-path data_output/chats.csv'
 #   make train ARGS='--max_steps 100'
 #   make evaluate ARGS='--model_name_or_path outputs/rudialogpt-medium-chat'
+#   make retrain ARGS='--from-database sqlite:///bot.sqlite3 --models_dir models --max_steps 500'
 #   make test                     lint and every test (PostgreSQL on 127.0.0.1:5432)
 #
 # torch: constraints-cpu.txt pins the version. Without an NVIDIA GPU (no nvidia-smi)
@@ -24,7 +25,7 @@ PIP_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help run prepare train evaluate test lint pytest clean
+.PHONY: help run prepare train evaluate retrain test lint pytest clean
 
 help:
 	@sed -n 's/^#   /  /p' $(firstword $(MAKEFILE_LIST))
@@ -50,6 +51,9 @@ train: $(VENV)/.installed-train
 
 evaluate: $(VENV)/.installed-train
 	$(PY) -m finetuning.evaluate $(ARGS)
+
+retrain: $(VENV)/.installed-train
+	$(PY) -m finetuning.retrain $(ARGS)
 
 lint: $(VENV)/.installed-$(TEST_EXTRAS)
 	$(PY) -m ruff check .

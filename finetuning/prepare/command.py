@@ -1,9 +1,15 @@
-"""Telegram chat exports -> training CSV (context_3, context_2, context_1, response).
+"""Telegram chat exports, or the bot's corpus -> training CSV (context_3, context_2, context_1, response).
 
     python -m finetuning.prepare \\
         --tg-history-path chat.json [--tg-history-path account.json ...] \\
         --output-path data_output/chats.csv [--context-size 3] [--no-anonymize] \\
         [--max-gap-minutes 30] [--max-length 500] [--[no-]helper-process]
+    python -m finetuning.prepare --from-database DATABASE_URL [--chat-id ID ...] \\
+        [--since YYYY-MM-DD] --output-path data_output/corpus.csv
+
+The corpus the bot collects (table corpus_message) goes through the same
+stages after its reading (database.py), less the anonymisation its texts
+already had.
 
 Two stages: exports are streamed and reduced to message records (reader,
 records; in a helper process with 2+ CPUs) and anonymised (cleaning, names),
@@ -16,21 +22,28 @@ exits with status 1 and one line naming the file and the problem.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from dialogue.format import CONTEXT_SIZE
+from finetuning.prepare.database import CorpusQuery, DatabaseError, database_records
+from finetuning.prepare.flags import parse_args
 from finetuning.prepare.reader import ExportError, warn_if_slow_backend
-from finetuning.prepare.records import SampleOptions, clean_records, export_records, records_in_helper
+from finetuning.prepare.records import (
+    RecordBatch,
+    SampleOptions,
+    clean_records,
+    export_records,
+    records_in_helper,
+)
 from finetuning.prepare.samples import Row, sample_rows
 from finetuning.training_csv import atomic_text_file, write_header, write_rows
 
@@ -61,30 +74,48 @@ def prepare(
             raise ExportError(path, "no such file" if not path.exists() else "not a regular file")
     stats: Counter[str] = Counter()
     read_records = records_in_helper if helper_process else export_records
-
-    def rows(on_bytes: Callable[[int], object]) -> Iterator[list[Row]]:
-        batches = clean_records(read_records(paths, options, stats, on_bytes), options, paths)
-        return unique_rows(sample_rows(batches, options, stats), stats)
-
     total_bytes = sum(path.stat().st_size for path in paths)
-    with (
-        atomic_text_file(output_path) as out,
-        tqdm(
-            total=total_bytes,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc="reading exports",
-            disable=not progress,
-            mininterval=0.5,
-        ) as bar,
-    ):
-        write_header(out, options.context_size)
-        for batch in rows(bar.update):
-            write_rows(out, batch)
-    summary = _summary(paths, output_path, options, stats)
+    with tqdm(
+        total=total_bytes,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="reading exports",
+        disable=not progress,
+        mininterval=0.5,
+    ) as bar:
+        batches = clean_records(read_records(paths, options, stats, bar.update), options, paths)
+        _write_csv(batches, output_path, options, stats)
+    summary = _summary([str(p) for p in paths], output_path, options, stats)
     _write_json_atomically(summary_path(output_path), summary)
     return summary
+
+
+def prepare_database(query: CorpusQuery, output_path: Path, options: SampleOptions) -> dict[str, Any]:
+    """:func:`prepare` for the bot's corpus: the same rows, drop rules and summary as an export's."""
+    if output_path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a CSV file", str(output_path))
+    stats: Counter[str] = Counter()
+    options = replace(options, anonymize=False)  # the bot stores texts anonymised
+    _write_csv(database_records(query, options, stats), output_path, options, stats)
+    summary = _summary([query.shown()], output_path, options, stats)
+    summary["options"].update(
+        anonymized_before_storage=True,
+        chat_ids=list(query.chat_ids) or "all",
+        since=query.since.isoformat() if query.since else None,
+        until=query.until.isoformat() if query.until else None,
+    )
+    _write_json_atomically(summary_path(output_path), summary)
+    return summary
+
+
+def _write_csv(
+    batches: Iterable[RecordBatch], output_path: Path, options: SampleOptions, stats: Counter[str]
+) -> None:
+    with atomic_text_file(output_path) as out:
+        write_header(out, options.context_size)
+        for rows in unique_rows(sample_rows(batches, options, stats), stats):
+            write_rows(out, rows)
 
 
 def unique_rows(batches: Iterable[list[Row]], stats: Counter[str]) -> Iterator[list[Row]]:
@@ -110,13 +141,13 @@ def unique_rows(batches: Iterable[list[Row]], stats: Counter[str]) -> Iterator[l
 
 
 def _summary(
-    paths: Sequence[Path], output_path: Path, options: SampleOptions, stats: Counter[str]
+    inputs: list[str], output_path: Path, options: SampleOptions, stats: Counter[str]
 ) -> dict[str, Any]:
     dropped = {
         key[len("dropped_") :]: count for key, count in sorted(stats.items()) if key.startswith("dropped_")
     }
     return {
-        "inputs": [str(p) for p in paths],
+        "inputs": inputs,
         "output": str(output_path),
         "chats": stats["chats"],
         "messages_read": stats["messages_read"],
@@ -174,70 +205,8 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return number
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m finetuning.prepare",
-        description="Turn Telegram Desktop chat exports (JSON) into a training CSV.",
-    )
-    parser.add_argument(
-        "--tg-history-path",
-        type=Path,
-        action="append",
-        required=True,
-        help="exported result.json (single chat or whole account); repeat for more files",
-    )
-    parser.add_argument("--output-path", type=Path, required=True, help="CSV file to write")
-    parser.add_argument(
-        "--context-size",
-        type=_positive_int,
-        default=CONTEXT_SIZE,
-        help="messages of context per row (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-gap-minutes",
-        type=_positive_float,
-        default=30.0,
-        help="a longer pause starts a new conversation (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-length",
-        type=_positive_int,
-        default=500,
-        help="responses longer than this many characters are dropped, and contexts cut to it "
-        "(default %(default)s)",
-    )
-    parser.add_argument(
-        "--no-anonymize",
-        dest="anonymize",
-        action="store_false",
-        help="keep names, mentions, links, e-mails, phone and card numbers and IPs as they are",
-    )
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    parser.add_argument(
-        "--helper-process",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="parse the exports in a second process (default: with 2 or more CPUs)",
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
+    args = parse_args(argv)
     warn_if_slow_backend()
     options = SampleOptions(
         context_size=args.context_size,
@@ -246,14 +215,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         anonymize=args.anonymize,
     )
     try:
-        summary = prepare(
-            args.tg_history_path,
-            args.output_path,
-            options,
-            progress=args.progress,
-            helper_process=args.helper_process,
-        )
-    except ExportError as e:
+        if args.from_database is not None:
+            query = CorpusQuery(args.from_database, tuple(sorted(set(args.chat_id or ()))), args.since)
+            summary = prepare_database(query, args.output_path, options)
+        else:
+            summary = prepare(
+                args.tg_history_path,
+                args.output_path,
+                options,
+                progress=args.progress,
+                helper_process=args.helper_process,
+            )
+    except (ExportError, DatabaseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
