@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from model_server.api import answer, errors, health, metrics, openai
+from model_server.api import admin, answer, errors, health, metrics, openai
 from model_server.api.body_limit import BodyLimit
 from model_server.service import ModelService
 from model_server.settings import Settings, get_settings
+from model_server.swap import watch, watched
 
 
 def create_app(
@@ -27,8 +28,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def start() -> None:
+            await service.load(on_load_failure)
+            if service.ready and watched(settings):
+                await watch(service)
+
         # Loading takes minutes on a first download: serve /health (503) meanwhile.
-        loading = asyncio.create_task(service.load(on_load_failure))
+        loading = asyncio.create_task(start())
         try:
             yield
         finally:
@@ -51,4 +57,6 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (answer, health, metrics, openai):
         app.include_router(module.router)
+    if settings.api_key.get_secret_value():  # without a key there is no admin API at all: 404
+        app.include_router(admin.router)
     return app

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue.format import CONTEXT_SIZE, TAG_PREFIX
@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     max_batch_wait_ms: float = Field(20.0, ge=0)
     max_queue_size: int = Field(256, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
+
+    # Seconds between looks at a local MODEL_NAME_OR_PATH for a new model (0: never; see model_server.swap).
+    model_watch_s: float = Field(60.0, ge=0)
+    # Empty: off. Set: /admin/reload exists and needs "Authorization: Bearer <key>".
+    api_key: SecretStr = SecretStr("")
 
     log_level: str = "info"
 
