@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.core.model_client import ModelClient
 from bot.core.model_facts import adopt_server_context_size
+from bot.core.model_watch import ModelWatch
 from bot.core.speech import Recognizer, build_recognizer
 from bot.intake.serve import serve
 from bot.log_redaction import configure_logging
@@ -34,6 +35,7 @@ async def run(settings: Settings, token: str) -> None:
     )
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
+    watching: asyncio.Task[None] | None = None
     bot = build_bot(settings, token)
     try:
         try:
@@ -52,6 +54,8 @@ async def run(settings: Settings, token: str) -> None:
         # second one works; a hung database costs 2 x DB_TIMEOUT_S before the apology.
         store = ContextStore(engine, settings.context_size, attempts=2, forget_inbox=forget_sender)
         dp = build_dispatcher(settings, store, model, recognizer)
+        if settings.model_watch_s > 0:  # a hot-swapped model may read another number of messages
+            watching = asyncio.create_task(ModelWatch(settings, model, store).run(), name="model-watch")
         log.info(
             "bot @%s starting in %s mode (database %r, model server %s)",
             me.username,
@@ -62,6 +66,8 @@ async def run(settings: Settings, token: str) -> None:
         # The intake may not import bot.telegram: the routers' rules for its apology are handed in.
         await serve(settings, bot, dp, inbox, WouldAnswer(settings, bot))
     finally:
+        if watching is not None:
+            watching.cancel()
         # Only now: the handlers are done with every client.
         await bot.session.close()
         await model.aclose()
