@@ -8,6 +8,7 @@ answer, which is all a request that does not stream gets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -181,7 +182,7 @@ class ModelService:
         if revision == old.revision:
             return "unchanged"
         try:
-            new = await self._prepare(self.loader)
+            new = await self._prepare(self.loader, convert_apart=True)
         except Exception as exc:
             self.refused_revision = revision
             log.error(
@@ -198,10 +199,11 @@ class ModelService:
         retiring.add_done_callback(self._retiring.discard)
         return "swapped"
 
-    async def _prepare(self, loading: ThreadPoolExecutor) -> Served:
+    async def _prepare(self, loading: ThreadPoolExecutor, *, convert_apart: bool = False) -> Served:
         """A loaded, warmed-up model with its own batcher; not yet answering."""
         loop = asyncio.get_running_loop()
-        engine, revision = await loop.run_in_executor(loading, load_pinned, self.settings)
+        load = functools.partial(load_pinned, self.settings, convert_apart=convert_apart)
+        engine, revision = await loop.run_in_executor(loading, load)
         # One real generation proves the model can answer before /health says so. It runs
         # on the worker, between the old model's batches.
         warm_up = GenerationRequest(engine.encode([], "привет"), engine.max_new_tokens)

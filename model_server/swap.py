@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model_server.convert import model_key
 from model_server.engines.base import Engine
-from model_server.loading import load_engine
+from model_server.loading import ModelLoadError, ctranslate2_compute_type, load_engine
 from model_server.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,13 +60,39 @@ def current_revision(name: str) -> str | None:
     return model_revision(source) if Path(source).is_dir() else None
 
 
-def load_pinned(settings: Settings) -> tuple[Engine, str]:
-    """The engine of the model the settings name now, and its revision (in a thread: it takes minutes)."""
+def load_pinned(settings: Settings, *, convert_apart: bool = False) -> tuple[Engine, str]:
+    """The engine of the model the settings name now, and its revision (in a thread: it takes minutes).
+
+    ``convert_apart``: a CTranslate2 conversion runs in a child process. It holds the
+    whole model in float32 (1.4 GiB for ruDialoGPT-medium), which in the serving
+    process came on top of the model serving and was not all given back after.
+    """
     source = pinned_source(settings.model_name_or_path)
     # A local directory's digest is taken first: files changing during the load make a new revision.
     before = current_revision(source)
-    engine = load_engine(settings.model_copy(update={"model_name_or_path": source}))
+    pinned = settings.model_copy(update={"model_name_or_path": source})
+    compute_type = ctranslate2_compute_type(pinned) if convert_apart else None
+    if compute_type is not None:
+        _convert_in_child(source, compute_type)
+    engine = load_engine(pinned)
     return engine, before if before is not None else model_revision(source)
+
+
+def _convert_in_child(source: str, compute_type: str) -> None:
+    """Fill the conversion cache from ``python -m model_server.convert``; ModelLoadError with its reason."""
+    command = [
+        sys.executable,
+        "-m",
+        "model_server.convert",
+        "--model",
+        source,
+        "--compute-type",
+        compute_type,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise ModelLoadError(lines[-1].removeprefix("model_server.convert: "))
 
 
 def watched(settings: Settings) -> bool:
