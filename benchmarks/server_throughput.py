@@ -69,7 +69,7 @@ def chat(messages: int) -> list[dict[str, str]]:
     return CHAT[len(CHAT) - messages :]
 
 
-def build_model(out_dir: Path, small: bool) -> None:
+def build_model(out_dir: Path, small: bool, seed: int = 0) -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -77,7 +77,7 @@ def build_model(out_dir: Path, small: bool) -> None:
     shape = dict(n_layer=2, n_embd=128, n_head=2) if small else dict(n_layer=24, n_embd=1024, n_head=16)
     eos = tokenizer.eos_token_id
     config = GPT2Config(vocab_size=50261, n_positions=1024, bos_token_id=eos, eos_token_id=eos, **shape)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = GPT2LMHeadModel(config)
     with torch.no_grad():  # tied: a zero row gets logit 0, below the top of 50261 random logits
         for token_id in [i for t, i in tokenizer.get_vocab().items() if "@" in t] + [eos]:

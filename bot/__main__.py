@@ -30,6 +30,7 @@ log = logging.getLogger("bot")
 async def run(settings: Settings, token: str) -> None:
     from bot.core.model_client import ModelClient
     from bot.core.model_facts import adopt_server_context_size
+    from bot.core.model_watch import ModelWatch
     from bot.core.speech import Recognizer, build_recognizer
     from bot.intake.health import Health, start_health_server
     from bot.intake.serve import serve
@@ -44,6 +45,7 @@ async def run(settings: Settings, token: str) -> None:
     model = ModelClient.for_settings(settings)
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
+    watching: asyncio.Task[None] | None = None
     bot = build_bot(settings, token)
     health = Health()
     health_server = None
@@ -66,6 +68,8 @@ async def run(settings: Settings, token: str) -> None:
         # second one works; a hung database costs 2 x DB_TIMEOUT_S before the apology.
         store = ContextStore(engine, settings.context_size, attempts=2, forget_inbox=forget_sender)
         dp = build_dispatcher(settings, store, model, recognizer)
+        if settings.model_watch_s > 0:  # a hot-swapped model may read another number of messages
+            watching = asyncio.create_task(ModelWatch(settings, model, store).run(), name="model-watch")
         log.info(
             "bot @%s starting in %s mode (database %r, model server %s)",
             me.username,
@@ -78,6 +82,8 @@ async def run(settings: Settings, token: str) -> None:
     finally:
         if health_server is not None:
             await health_server.cleanup()
+        if watching is not None:
+            watching.cancel()
         # Only now: the handlers are done with every client.
         await bot.session.close()
         await model.aclose()

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     db_timeout_s: float = Field(5.0, gt=0)
 
     context_size: int = Field(CONTEXT_SIZE, ge=1)
+    # Seconds between looks at the model server's /health for a swapped model (0: never).
+    model_watch_s: float = Field(60.0, ge=0)
 
     asr_backend: Literal["faster-whisper", "google"] = "faster-whisper"
     asr_model: str = Field("small", description="Whisper size name (hub) or a local CTranslate2 model dir")

@@ -61,6 +61,10 @@ class Batcher:
         # A single thread: batches run one after another on the model.
         self._executor = executor
         self._worker: asyncio.Task[None] | None = None
+        # Requests queued or generating; a batcher being retired stops once none is left.
+        self._outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def start(self) -> None:
         self._worker = asyncio.create_task(self._work(), name="batcher")
@@ -69,6 +73,13 @@ class Batcher:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Answer every request already queued, then stop (a model swapped out finishes its own)."""
+        try:
+            await self._idle.wait()
+        finally:
+            await self.stop()
 
     async def generate(
         self, request: GenerationRequest, timeout_s: float, *, stream: bool = False
@@ -92,6 +103,8 @@ class Batcher:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             raise QueueFullError from None
+        self._outstanding += 1
+        self._idle.clear()
         self._metrics.queue_depth.set(self._queue.qsize())
         try:
             while True:
@@ -115,6 +128,9 @@ class Batcher:
                     groups.setdefault(pending.request.overrides, []).append(pending)
             for group in groups.values():
                 await self._run(group)
+            self._outstanding -= len(batch)
+            if not self._outstanding:
+                self._idle.set()
 
     async def _run(self, group: list[_Pending]) -> None:
         self._metrics.batch_size.observe(len(group))

@@ -34,6 +34,16 @@ def pick_engine(setting: str, device: torch.device) -> str:
     return "transformers" if device.type == "cuda" else "ctranslate2"
 
 
+def ctranslate2_compute_type(settings: Settings) -> str | None:
+    """The compute type CTranslate2 runs the model at; None when the transformers engine runs it."""
+    from model_server.engines.ctranslate2 import resolve_compute_type
+
+    device = pick_device(settings.device)
+    if pick_engine(settings.engine, device) != "ctranslate2":
+        return None
+    return resolve_compute_type(settings.engine_compute_type, device.type)
+
+
 def load_engine(settings: Settings) -> Engine:
     """Load tokenizer and model once; raise ModelLoadError with a one-line reason."""
     try:
@@ -97,16 +107,12 @@ def _stop_strings(gen: GenerationSettings) -> list[str]:
 
 def _ctranslate2(settings: Settings, model: _Model) -> Engine:
     from model_server.convert import converted_model
-    from model_server.engines.ctranslate2 import (
-        CTranslate2Engine,
-        generate_options,
-        load_ctranslate2,
-        resolve_compute_type,
-    )
+    from model_server.engines.ctranslate2 import CTranslate2Engine, generate_options, load_ctranslate2
 
     gen, device = model.defaults.generation, model.device
     options, notes = generate_options(gen, set(model.defaults.explicit))
-    compute_type = resolve_compute_type(settings.engine_compute_type, device.type)
+    compute_type = ctranslate2_compute_type(settings)
+    assert compute_type is not None
     model_dir = converted_model(model.source, compute_type)
     threads = settings.torch_threads or torch.get_num_threads()
     generator = load_ctranslate2(model_dir, device.type, compute_type, threads)

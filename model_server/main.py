@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from model_server.api import answer, errors, health, metrics, openai
+from model_server.api import admin, answer, errors, health, metrics, openai
 from model_server.api.body_limit import BodyLimit
 from model_server.api.deps import require_api_key
 from model_server.service import ModelService
 from model_server.settings import Settings, get_settings
+from model_server.swap import watch, watched
 
 
 def create_app(
@@ -28,8 +29,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def start() -> None:
+            await service.load(on_load_failure)
+            if service.ready and watched(settings):
+                await watch(service)
+
         # Loading takes minutes on a first download: serve /health (503) meanwhile.
-        loading = asyncio.create_task(service.load(on_load_failure))
+        loading = asyncio.create_task(start())
         try:
             yield
         finally:
@@ -54,4 +60,7 @@ def create_app(
     # /health stays open: compose's healthcheck and the bot's start-up wait carry no key.
     for module in (answer, metrics, openai):
         app.include_router(module.router, dependencies=[Depends(require_api_key)])
+    if settings.api_key is not None and settings.api_key.get_secret_value():
+        # Without a key there is no admin API at all: 404.
+        app.include_router(admin.router)
     return app

@@ -52,4 +52,13 @@ class HealthResponse(BaseModel):
     context_size: int | None = None
     # How the engine runs settings it cannot take as they are (CTranslate2: sampling with one beam).
     notes: list[str] | None = None
+    # A local model directory's digest, or a hub model's commit; it changes when a new model is swapped in.
+    model_revision: str | None = None
+    # When the model serving was loaded (ISO 8601, UTC).
+    model_loaded_at: str | None = None
     detail: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["swapped", "unchanged"]
+    model_revision: str

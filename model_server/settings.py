@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     max_queue_size: int = Field(256, ge=1)
     request_timeout_s: float = Field(60.0, gt=0)
 
+    # Seconds between looks at a local MODEL_NAME_OR_PATH for a new model (0: never; see model_server.swap).
+    model_watch_s: float = Field(60.0, ge=0)
     # Unset or empty: no authentication, for compose's private network. Set it whenever the port is
     # published: then /answer, /v1/* and /metrics want ``Authorization: Bearer <API_KEY>``.
     api_key: SecretStr | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from benchmarks.support.net import free_port
+from dialogue.format import TAG_PREFIX, Turn, normalize, serving_prompt
 from model_server.main import create_app
 from model_server.service import ModelService
 from model_server.settings import GenerationSettings, Settings
@@ -48,6 +50,46 @@ def build_serving_model(out_dir: Path, *, seed: int = 10, extra_rows: int = 32) 
     GPT2LMHeadModel(config).save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def printable(text: str) -> str:
+    """What the server sends of a decoded answer: cut at the speaker tag, no control characters
+    (some of them, like \x1f, count as whitespace), no broken bytes, one line."""
+    return normalize(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffd]", "", text.split(TAG_PREFIX, 1)[0]))
+
+
+def greedy_reference(model_dir: Path) -> Callable[..., str]:
+    """What greedy decoding of the bare model in ``model_dir`` answers, computed without the server.
+
+    Step by step, with the served defaults' penalties over the answer's own
+    tokens: repetition penalty 1.2 and no repeated pair of tokens.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+    def answer(context: list[Turn], query: str, prompt: str | None = None) -> str:
+        prompt = serving_prompt(context, query) if prompt is None else prompt
+        new: list[int] = []
+        with torch.inference_mode():
+            step = model(torch.tensor([tokenizer(prompt)["input_ids"]]), use_cache=True)
+            while len(new) < 40:
+                logits = step.logits[0, -1]
+                for token in set(new):
+                    logits[token] = logits[token] * 1.2 if logits[token] < 0 else logits[token] / 1.2
+                for before, after in zip(new, new[1:], strict=False):
+                    if before == new[-1]:
+                        logits[after] = -torch.inf
+                token = int(logits.argmax())
+                if token == tokenizer.eos_token_id:
+                    break
+                new.append(token)
+                step = model(torch.tensor([[token]]), cache=step.past_key_values, use_cache=True)
+        return printable(tokenizer.decode(new, skip_special_tokens=True))
+
+    return answer
 
 
 @pytest.fixture(scope="session")
