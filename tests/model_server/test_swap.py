@@ -61,8 +61,12 @@ def health(url: str) -> dict:
     return httpx.get(f"{url}/health", timeout=10).json()
 
 
+# A server without API_KEY ignores it; one with it (the admin API's) needs it on /answer too.
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
 def ask(url: str) -> str:
-    response = httpx.post(f"{url}/answer", json={"query": QUERY}, timeout=30)
+    response = httpx.post(f"{url}/answer", json={"query": QUERY}, headers=AUTH, timeout=30)
     assert response.status_code == 200, response.text
     return str(response.json()["answer"])
 
@@ -83,7 +87,7 @@ async def steady_stream(
             response = await http.post("/answer", json={"query": QUERY})
             results.append((sent, response.status_code, response.json().get("answer", response.text)))
 
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60) as http:
         tasks = [asyncio.create_task(client(http)) for _ in range(clients)]
         await asyncio.sleep(1)
         changed = time.monotonic()
