@@ -70,7 +70,7 @@ def build_dispatcher(
     i18n = build_i18n()
     i18n_middleware(i18n, settings.bot_language).setup(dp)
     # Every message of a learning group, before the filters that decide whether the bot answers it.
-    dp.message.outer_middleware(CollectMiddleware())
+    dp.message.outer_middleware(CollectMiddleware(settings.allowed_chat_ids))
     dp.include_router(build_router(settings, store, i18n, corpus))
     dp.errors.register(_on_error)
     return dp

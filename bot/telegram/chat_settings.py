@@ -14,7 +14,7 @@ then lets the update go on its way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiogram import BaseMiddleware
@@ -48,10 +48,21 @@ class ChatSettingsMiddleware(BaseMiddleware):
 
 
 class CollectMiddleware(BaseMiddleware):
+    """``allowed_chat_ids`` (ALLOWED_CHAT_IDS; empty: all): a chat the bot may not serve is not kept."""
+
+    def __init__(self, allowed_chat_ids: Collection[int] = ()) -> None:
+        self.allowed_chat_ids = frozenset(allowed_chat_ids)
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         settings: ChatSettings | None = data.get("chat_settings")
         learning: Learning | None = data.get("learning")
-        if isinstance(event, Message) and event.text and settings is not None and learning is not None:
+        if (
+            isinstance(event, Message)
+            and event.text
+            and settings is not None
+            and learning is not None
+            and (not self.allowed_chat_ids or event.chat.id in self.allowed_chat_ids)
+        ):
             if addressing.command_target(event) is None:  # commands are talk to a bot, not chat
                 await collect_message(event, event.text, learning, settings)
         return await handler(event, data)

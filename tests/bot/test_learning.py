@@ -158,3 +158,11 @@ async def test_a_voice_message_is_kept_as_its_transcript(
         [row] = await corpus(h)
         assert recognized == texts.RECOGNIZED.format(transcript=row.text)
         assert "погода" in row.text.lower()
+
+
+async def test_a_chat_outside_allowed_chat_ids_is_never_collected(pg_database: URL) -> None:
+    env = {"corpus_secret": SECRET, "learning_default": True, "allowed_chat_ids": [OTHER_GROUP]}
+    async for h in make_harness(pg_database, **env):
+        await h.send(update(message(GROUP, ALICE, "чужая группа")))
+        await h.send(update(message(OTHER_GROUP, ALICE, "наша группа")))
+        assert [r.text for r in await corpus(h)] == ["наша группа"]
