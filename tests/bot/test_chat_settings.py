@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from bot.core import texts
 from bot.settings import Settings
-from tests.bot.group_updates import ANONYMOUS_ADMIN, GROUP, OTHER_GROUP, message, person, update
+from tests.bot.group_updates import ANONYMOUS_ADMIN, GROUP, OTHER_GROUP, mention, message, person, update
 from tests.bot.settings_updates import buttons, press
 from tests.bot.test_handlers import Harness, make_harness
 
@@ -65,9 +65,12 @@ async def test_a_press_applies_on_every_replica(pg_database: URL) -> None:
     async for first in make_harness(pg_database):
         async for second in make_harness(pg_database):
             first.bot.mocked.admins.add((GROUP, 601))
+            text, entities = mention("привет")
+            assert await second.send(update(message(GROUP, MEMBER, text, entities=entities))) == [
+                "ответ на: привет"
+            ]
             await first.send(press(GROUP, ADMIN, "cfg:mode:off"))
-            assert await second.send(update(message(GROUP, MEMBER, "@test_bot привет"))) == []
-            await first.send(press(GROUP, ADMIN, "cfg:mode:mention"))
+            assert await second.send(update(message(GROUP, MEMBER, text, entities=entities))) == []
             assert await second.send(update(message(GROUP, MEMBER, "/start"))) == [texts.START_GROUP]
 
 
