@@ -2,6 +2,7 @@
 
     python -m benchmarks.bot_overhead [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
     python -m benchmarks.bot_overhead --baseline-tree /tmp/base [--turns 3] [--group]
+    python -m benchmarks.bot_overhead --group --learning [--rounds 60 --concurrent-rounds 3 --voice-runs 0]
 
 ``--baseline-tree``: another checkout (``git worktree add /tmp/base <commit>``) whose
 ``python -m bot`` takes turns with this tree's, in one run, against the same fake
@@ -22,6 +23,10 @@ and the ratio (the figure a change is held to).
    users send at once, so latency there includes waiting for the others).
    ``--group``: each user writes in a group, every message a reply to the
    bot's last answer there, so each one also looks up its reply chain.
+   ``--learning`` (with ``--group``): the same bot twice in one run, without
+   and then with learning on in every group (LEARNING_DEFAULT=on: each message
+   also anonymised and written to corpus_message), and the ratio of bot CPU
+   per message.
 2. Seconds of compute per second of audio for a voice message (PyAV decode +
    Whisper base, beam 1, int8 on CPU), recogniser loaded once (as the bot
    does) against loaded per message (what SpeechRecognition's
@@ -124,8 +129,15 @@ def _cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+LEARNING_ENV = {"LEARNING_DEFAULT": "on", "CORPUS_SECRET": "benchmark-corpus-secret"}
+
+
 async def overhead(
-    rounds: int, concurrent_rounds: int, group: bool = False, tree: Path = REPO
+    rounds: int,
+    concurrent_rounds: int,
+    group: bool = False,
+    tree: Path = REPO,
+    extra_env: dict[str, str] | None = None,
 ) -> list[tuple[int, int, list[float], list[float], float, float]]:
     admin, database = await scratch_database()
     api = await FakeBotAPI(TOKEN).start()
@@ -141,6 +153,7 @@ async def overhead(
         "ASR_MODEL": "/nonexistent",  # voice is not measured here; skip loading Whisper
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "INFO",
+        **(extra_env or {}),
     }
     bot = start_module("bot", env, log_path, tree)
     rows = []
@@ -165,12 +178,37 @@ async def overhead(
             latencies = [ms for _, ms in samples]
             durations = [handled[i] for i, _ in samples if i in handled]
             rows.append((users, len(samples), latencies, durations, cpu_ms, throughput))
+        if extra_env:
+            print(f"corpus rows written: {await corpus_count(database)}", flush=True)
     finally:
         stop(bot)
         await model.cleanup()
         await api.stop()
         await drop_database(admin, database)
     return rows
+
+
+async def corpus_count(database: URL) -> int:
+    engine = create_async_engine(database)
+    try:
+        async with engine.connect() as connection:
+            return int((await connection.execute(text("SELECT count(*) FROM corpus_message"))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+def compare_learning(rounds: int, concurrent_rounds: int) -> None:
+    """The same bot without and with learning in every group, one after the other."""
+    cpu = {}
+    for label, env in (("without learning", None), ("with learning", LEARNING_ENV)):
+        for users, _, _, _, cpu_ms, _ in asyncio.run(overhead(rounds, concurrent_rounds, True, REPO, env)):
+            cpu[(label, users)] = cpu_ms
+    print("\nbot CPU ms per group reply message, without and with learning (LEARNING_DEFAULT=on)")
+    print("| concurrent users | without learning | with learning | ratio |")
+    print("| ---: | ---: | ---: | ---: |")
+    for users in (1, 50):
+        old, new = cpu[("without learning", users)], cpu[("with learning", users)]
+        print(f"| {users} | {old:.2f} | {new:.2f} | {new / old:.2f} |")
 
 
 def voice_sample(workdir: Path) -> tuple[bytes, float]:
@@ -245,11 +283,19 @@ def main() -> None:
     parser.add_argument("--voice-runs", type=int, default=5, help="0: skip the voice measurement")
     parser.add_argument("--group", action="store_true", help="group replies: chain lookups included")
     parser.add_argument(
+        "--learning", action="store_true", help="with --group: CPU per message without and with learning"
+    )
+    parser.add_argument(
         "--baseline-tree", type=Path, help="another checkout whose bot takes turns with this one"
     )
     parser.add_argument("--turns", type=int, default=3, help="with --baseline-tree: turns of each bot")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.learning:
+        if not args.group:
+            parser.error("--learning measures groups: add --group")
+        compare_learning(args.rounds, args.concurrent_rounds)
+        return
     if args.baseline_tree is not None:
         compare_trees(args.baseline_tree, args.turns, args.rounds, args.concurrent_rounds, args.group)
         return

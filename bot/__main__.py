@@ -140,6 +140,8 @@ def _secrets(settings: Settings) -> list[str]:
     secrets = [str(password)] if password else []
     if settings.webhook_secret is not None:
         secrets.append(settings.webhook_secret.get_secret_value())
+    if settings.corpus_secret_value:
+        secrets.append(settings.corpus_secret_value)
     return secrets
 
 

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     # Unset: each user's Telegram language_code picks Russian or English.
     bot_language: Language | None = None
 
+    # Learning from groups (docs/groups.md): a chat's admin turns it on; this is the default elsewhere.
+    learning_default: bool = False
+    # The key of the corpus's author keys (HMAC-SHA256 of the sender id): needed wherever learning is on.
+    corpus_secret: SecretStr | None = None
+    corpus_retention_days: int = Field(365, ge=0, description="0 keeps the corpus until deleted")
+
     # Delivery: polling (one process) or webhook (one or more replicas behind a proxy).
     bot_mode: Literal["polling", "webhook"] = "polling"
     webhook_base_url: str | None = Field(None, description="public https origin Telegram posts to")
@@ -107,6 +113,16 @@ class Settings(BaseSettings):
                 # Without the value: error lines never quote one (dialogue.settings_errors).
                 raise ValueError("expected comma-separated numeric ids") from None
         return value
+
+    @model_validator(mode="after")
+    def _learning_needs_a_secret(self) -> Settings:
+        if self.learning_default and not self.corpus_secret_value:
+            raise ValueError("LEARNING_DEFAULT=on needs CORPUS_SECRET (the key of the corpus's author keys)")
+        return self
+
+    @property
+    def corpus_secret_value(self) -> str:
+        return self.corpus_secret.get_secret_value() if self.corpus_secret else ""
 
     @model_validator(mode="after")
     def _webhook_needs_url_and_secret(self) -> Settings:

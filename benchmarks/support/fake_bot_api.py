@@ -42,6 +42,8 @@ class FakeBotAPI:
         self.sent: defaultdict[int, list[Call]] = defaultdict(list)  # chat_id -> delivered sendMessage calls
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, message id) -> message
         self.pushed: dict[int, dict[str, Any]] = {}  # update_id -> the user's message
+        self.admins: set[tuple[int, int]] = set()  # (chat, user): administrators for getChatMember
+        self.first_names: dict[int, str] = {}  # user id -> first_name ("Тест" for the others)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
@@ -92,7 +94,7 @@ class FakeBotAPI:
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": _chat(chat_id),
-            "from": {"id": user_id, "is_bot": False, "first_name": "Тест", "language_code": "ru"},
+            "from": self._user(user_id),
             **content,
         }
         self.messages[chat_id, message["message_id"]] = dict(message)
@@ -100,6 +102,23 @@ class FakeBotAPI:
             message["reply_to_message"] = self.messages[chat_id, reply_to]
         self.pushed[update_id] = message
         return {"update_id": update_id, "message": message}
+
+    def _user(self, user_id: int) -> dict[str, Any]:
+        name = self.first_names.get(user_id, "Тест")
+        return {"id": user_id, "is_bot": False, "first_name": name, "language_code": "ru"}
+
+    def press(self, user_id: int, chat_id: int, message_id: int, data: str) -> int:
+        """The user presses an inline button (``data``) under the bot's message, as a callback query."""
+        update_id = next(self._update_ids)
+        query = {
+            "id": str(update_id),
+            "from": self._user(user_id),
+            "chat_instance": str(chat_id),
+            "message": self.messages[chat_id, message_id],
+            "data": data,
+        }
+        self.queue({"update_id": update_id, "callback_query": query})
+        return update_id
 
     def _push(
         self, user_id: int, content: dict[str, Any], chat_id: int | None = None, reply_to: int | None = None
@@ -226,7 +245,33 @@ class FakeBotAPI:
             "from": BOT_USER,
             "text": params["text"],
         }
+        if params.get("reply_markup"):
+            markup = params["reply_markup"]
+            message["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
         self.messages[chat_id, message["message_id"]] = message
+        return message
+
+    async def _m_getChatMember(self, params: dict[str, Any]) -> Any:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        if (chat_id, user_id) in self.admins:
+            return {"status": "creator", "user": self._user(user_id), "is_anonymous": False}
+        return {"status": "member", "user": self._user(user_id)}
+
+    async def _m_getChatAdministrators(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        return [
+            {"status": "creator", "user": self._user(user), "is_anonymous": False}
+            for chat, user in sorted(self.admins)
+            if chat == chat_id
+        ]
+
+    async def _m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        return True
+
+    async def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        message = self.messages[int(params["chat_id"]), int(params["message_id"])]
+        markup = params.get("reply_markup")
+        message["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
         return message
 
     async def _m_getFile(self, params: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.core import texts
 from bot.core.i18n import gettext as _
+from bot.core.learning import Learning
 from bot.storage.context_store import ContextStore, ContextStoreUnavailable
 from bot.storage.scope import Scope
 
@@ -22,12 +23,14 @@ class CommandCall:
     retention_days: int
     front_end: str = "telegram"  # "telegram" | "terminal"
     in_group: bool = False
+    learning: Learning | None = None  # the Telegram front end's corpus (/optout, /optin, /forget)
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
     description: str  # a message id of bot.core.texts
     run: Callable[[CommandCall], Awaitable[str]]
+    telegram_only: bool = False  # left out of the terminal chat's /help
 
 
 async def start(call: CommandCall) -> str:
@@ -37,7 +40,11 @@ async def start(call: CommandCall) -> str:
 
 
 async def help_(call: CommandCall) -> str:
-    lines = [f"/{name} — {_(command.description)}" for name, command in COMMANDS.items()]
+    lines = [
+        f"/{name} — {_(command.description)}"
+        for name, command in COMMANDS.items()
+        if call.front_end == "telegram" or not command.telegram_only
+    ]
     if call.front_end == "terminal":
         lines.append(_(texts.HELP_TERMINAL_EXIT))
     return _(texts.HELP).format(commands="\n".join(lines), retention=retention_text(call.retention_days))
@@ -56,11 +63,38 @@ async def clear_context(call: CommandCall) -> str:
 
 
 async def forget(call: CommandCall) -> str:
+    learning = call.learning
+    key = learning.key(call.scope.user_id) if learning is not None and learning.enabled else None
     try:
-        forgotten = await call.store.forget_sender(call.scope.user_id)
+        forgotten = await call.store.forget_sender(call.scope.user_id, author_key=key)
     except ContextStoreUnavailable:
         return _(texts.DATABASE_UNAVAILABLE)
     return _(texts.FORGOTTEN).format(conversations=forgotten.conversations, messages=forgotten.messages)
+
+
+async def settings_elsewhere(call: CommandCall) -> str:
+    """The Telegram front end answers /settings with its keyboard before this table is asked."""
+    return _(texts.SETTINGS_TELEGRAM_ONLY)
+
+
+async def opt_out(call: CommandCall) -> str:
+    if call.learning is None or not call.learning.enabled:
+        return _(texts.LEARNING_NOT_CONFIGURED)
+    try:
+        deleted = await call.learning.corpus.opt_out(call.learning.key(call.scope.user_id))
+    except ContextStoreUnavailable:
+        return _(texts.DATABASE_UNAVAILABLE)
+    return _(texts.OPTED_OUT).format(messages=deleted)
+
+
+async def opt_in(call: CommandCall) -> str:
+    if call.learning is None or not call.learning.enabled:
+        return _(texts.LEARNING_NOT_CONFIGURED)
+    try:
+        await call.learning.corpus.opt_in(call.learning.key(call.scope.user_id))
+    except ContextStoreUnavailable:
+        return _(texts.DATABASE_UNAVAILABLE)
+    return _(texts.OPTED_IN)
 
 
 COMMANDS: dict[str, Command] = {
@@ -68,4 +102,7 @@ COMMANDS: dict[str, Command] = {
     "help": Command(texts.CMD_HELP, help_),
     "clear_context": Command(texts.CMD_CLEAR_CONTEXT, clear_context),
     "forget": Command(texts.CMD_FORGET, forget),
+    "settings": Command(texts.CMD_SETTINGS, settings_elsewhere, telegram_only=True),
+    "optout": Command(texts.CMD_OPTOUT, opt_out, telegram_only=True),
+    "optin": Command(texts.CMD_OPTIN, opt_in, telegram_only=True),
 }

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
-from aiogram.utils.i18n import ConstI18nMiddleware, I18n, I18nMiddleware, SimpleI18nMiddleware
+from aiogram.types import TelegramObject
+from aiogram.utils.i18n import I18n, I18nMiddleware, SimpleI18nMiddleware
 from aiogram.utils.i18n import gettext as gettext
 
 from bot.settings import Language
+from bot.storage.chat_settings import ChatSettings
 
 LOCALES = Path(__file__).parents[1] / "locales"
 DEFAULT_LOCALE = "ru"
@@ -27,11 +29,27 @@ def build_i18n() -> I18n:
     return I18n(path=LOCALES, default_locale=DEFAULT_LOCALE, domain="messages")
 
 
+class ChatI18nMiddleware(SimpleI18nMiddleware):
+    """The chat's language (/settings) first; else BOT_LANGUAGE; else the user's ``language_code``.
+
+    ``chat_settings`` is the update's :class:`ChatSettings`, put in by an outer
+    middleware that runs before this one (bot/telegram/chat_settings.py).
+    """
+
+    def __init__(self, i18n: I18n, forced_language: str | None) -> None:
+        super().__init__(i18n)
+        self.forced_language = forced_language
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        chat: ChatSettings | None = data.get("chat_settings")
+        language = chat.language if chat is not None else self.forced_language
+        if language:
+            return language
+        return await super().get_locale(event, data)
+
+
 def i18n_middleware(i18n: I18n, forced_language: str | None) -> I18nMiddleware:
-    """BOT_LANGUAGE forces one language; else each user's Telegram ``language_code`` picks it."""
-    if forced_language:
-        return ConstI18nMiddleware(forced_language, i18n)
-    return SimpleI18nMiddleware(i18n)
+    return ChatI18nMiddleware(i18n, forced_language)
 
 
 def translator(i18n: I18n, forced_language: str | None) -> Callable[[str, str | None], str]:

@@ -18,20 +18,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from bot.storage import context_sql as sql
+from bot.storage import corpus
 from bot.storage.context_edit import replace_latest, stored_turns, turns_json
-from bot.storage.db import CONNECTION_ERRORS
+from bot.storage.db import ContextStoreUnavailable, with_retries
 from bot.storage.scope import Scope
 from dialogue.format import Role, Turn
 
 log = logging.getLogger(__name__)
+__all__ = ["ContextStore", "ContextStoreUnavailable"]
 T = TypeVar("T")
-
-
-class ContextStoreUnavailable(RuntimeError):
-    """The database did not answer after a few retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class ContextStore:
         self._postgres = engine.dialect.name == "postgresql"
         # Single statements run in autocommit (no BEGIN/COMMIT round trips); the
         # SQLite exchange and /forget need a transaction of several statements.
-        self._transactional = engine
+        self._transactional = self.transactional_engine = engine
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def get(self, scope: Scope) -> list[Turn]:
@@ -211,8 +208,11 @@ class ContextStore:
 
         await self._retry(run)
 
-    async def forget_sender(self, sender_id: int) -> Forgotten:
-        """Delete everything stored about ``sender_id`` in every chat, in one transaction."""
+    async def forget_sender(self, sender_id: int, author_key: str | None = None) -> Forgotten:
+        """Delete everything stored about ``sender_id`` in every chat, in one transaction.
+
+        ``author_key`` (bot/storage/corpus.py) also deletes the sender's learning corpus.
+        """
 
         async def run() -> Forgotten:
             async with self._transactional.begin() as connection:
@@ -221,6 +221,8 @@ class ContextStore:
                 messages = (await connection.execute(sql.FORGET_CHAIN, params)).rowcount
                 if self.forget_inbox is not None:
                     messages += await self.forget_inbox(connection, sender_id)
+                if author_key is not None:
+                    messages += await corpus.forget_author(connection, author_key)
             return Forgotten(conversations, messages)
 
         return await self._retry(run)
@@ -236,19 +238,7 @@ class ContextStore:
         return await self._retry(run)
 
     async def _retry(self, operation: Callable[[], Awaitable[T]]) -> T:
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_exponential(multiplier=0.2, max=2.0),
-                retry=retry_if_exception_type(CONNECTION_ERRORS),
-                reraise=True,
-            ):
-                with attempt:
-                    return await operation()
-        except CONNECTION_ERRORS as exc:
-            log.warning("context store unavailable: %s", type(exc).__name__)
-            raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
-        raise AssertionError("unreachable")
+        return await with_retries(operation, self._attempts)
 
 
 def _answers_json(pieces: Sequence[tuple[int, str]]) -> str:

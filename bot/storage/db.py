@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +25,7 @@ from tenacity import (
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # Errors of an unreachable or restarting server (asyncpg raises a plain OSError on connect);
@@ -33,6 +36,10 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (OperationalError, Interfac
 # The advisory lock of migrations, in PostgreSQL's two-key form ("bot", "mig"):
 # the inbox locks chats by the one-key form, a separate space of keys.
 MIGRATION_LOCK = (0x626F74, 0x6D6967)
+
+
+class ContextStoreUnavailable(RuntimeError):
+    """The database did not answer after a few retries (the stores' error; their callers apologise)."""
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -131,3 +138,20 @@ async def check_database(
         # 'database "x" does not exist'; they never contain the password.
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise DatabaseUnavailable(f"database {engine.url!r} refused the connection: {reason}") from exc
+
+
+async def with_retries(operation: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """``operation`` again on a broken connection; :class:`ContextStoreUnavailable` after ``attempts``."""
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            retry=retry_if_exception_type(CONNECTION_ERRORS),
+            reraise=True,
+        ):
+            with attempt:
+                return await operation()
+    except CONNECTION_ERRORS as exc:
+        log.warning("context store unavailable: %s", type(exc).__name__)
+        raise ContextStoreUnavailable(str(type(exc).__name__)) from exc
+    raise AssertionError("unreachable")

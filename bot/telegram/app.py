@@ -16,10 +16,15 @@ from aiohttp import ClientError
 from bot.core import texts
 from bot.core.i18n import build_i18n, i18n_middleware
 from bot.core.i18n import gettext as _
+from bot.core.learning import Learning
 from bot.core.model_client import ModelClient
 from bot.core.speech import Recognizer
 from bot.settings import Settings
+from bot.storage.chat_settings import ChatSettings, ChatSettingsStore
 from bot.storage.context_store import ContextStore
+from bot.storage.corpus import Corpus
+from bot.telegram.admins import Admins
+from bot.telegram.chat_settings import ChatSettingsMiddleware, CollectMiddleware
 from bot.telegram.handlers import build_router
 from bot.telegram.retry import RetryRequestMiddleware
 
@@ -46,12 +51,27 @@ def build_bot(settings: Settings, token: str) -> Bot:
 def build_dispatcher(
     settings: Settings, store: ContextStore, model: ModelClient, recognizer: Recognizer | None
 ) -> Dispatcher:
+    defaults = ChatSettings(settings.group_reply_mode, settings.bot_language, settings.learning_default)
+    chat_settings_store = ChatSettingsStore(store.transactional_engine, defaults)
+    corpus = Corpus(store.transactional_engine)
     # aiogram's dependency injection: handlers name these as parameters.
-    dp = Dispatcher(settings=settings, store=store, model=model, recognizer=recognizer)
-    # First, so that everything after it (handlers, their middlewares, errors) speaks the user's language.
+    dp = Dispatcher(
+        settings=settings,
+        store=store,
+        model=model,
+        recognizer=recognizer,
+        chat_settings_store=chat_settings_store,
+        learning=Learning(corpus, settings.corpus_secret_value),
+        admins=Admins(),
+    )
+    # The chat's settings first: its language, reply mode and learning apply to all that follows.
+    dp.update.outer_middleware(ChatSettingsMiddleware(chat_settings_store))
+    # Then the language, so that everything after it (handlers, their middlewares, errors) speaks it.
     i18n = build_i18n()
     i18n_middleware(i18n, settings.bot_language).setup(dp)
-    dp.include_router(build_router(settings, store, i18n))
+    # Every message of a learning group, before the filters that decide whether the bot answers it.
+    dp.message.outer_middleware(CollectMiddleware(settings.allowed_chat_ids))
+    dp.include_router(build_router(settings, store, i18n, corpus))
     dp.errors.register(_on_error)
     return dp
 

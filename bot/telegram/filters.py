@@ -1,4 +1,4 @@
-"""Router filters: where the bot speaks (GROUP_REPLY_MODE) and who may use it.
+"""Router filters: where the bot speaks (the chat's reply mode, else GROUP_REPLY_MODE) and who may use it.
 
 In a private chat the bot answers everything. In a group, in every mode, it
 ignores service messages, commands for other bots and people's replies to
@@ -23,6 +23,7 @@ from aiogram.enums import ContentType
 from aiogram.filters import Filter
 from aiogram.types import Message, User
 
+from bot.storage.chat_settings import ChatSettings
 from bot.storage.scope import sender_id
 from bot.telegram import addressing
 
@@ -43,14 +44,21 @@ def speaks(message: Message, me: User, mode: str) -> bool:
 
 
 class SpeaksHere(Filter):
-    """:func:`speaks` as the routers' filter; hands the bot's own user to the handlers as ``me``."""
+    """:func:`speaks` as the routers' filter; hands the bot's own user to the handlers as ``me``.
 
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
+    The mode is the chat's own (``chat_settings``, /settings) where the update
+    has one, else ``default_mode`` (GROUP_REPLY_MODE).
+    """
 
-    async def __call__(self, message: Message, bot: Bot) -> bool | dict[str, Any]:
+    def __init__(self, default_mode: str) -> None:
+        self.mode = default_mode
+
+    async def __call__(
+        self, message: Message, bot: Bot, chat_settings: ChatSettings | None = None
+    ) -> bool | dict[str, Any]:
         me = await bot.me()
-        return {"me": me} if speaks(message, me, self.mode) else False
+        mode = chat_settings.reply_mode if chat_settings is not None else self.mode
+        return {"me": me} if speaks(message, me, mode) else False
 
 
 class Addressed(Filter):

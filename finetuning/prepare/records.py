@@ -34,10 +34,11 @@ from typing import Any, NamedTuple
 
 from msgspec import UNSET
 
+from dialogue.anonymize import Names, anonymized_texts
 from dialogue.format import CONTEXT_SIZE, normalize
-from finetuning.prepare.cleaning import anonymized_texts, join_text
+from finetuning.prepare.cleaning import join_text
 from finetuning.prepare.desktop_decoder import Message
-from finetuning.prepare.names import Names, participant_names
+from finetuning.prepare.names import participant_names
 from finetuning.prepare.reader import ExportError, read_chats
 
 # (id, author, reply_to, unix_time); its text is kept apart (RecordBatch).

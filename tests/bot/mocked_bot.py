@@ -34,6 +34,7 @@ class MockedSession(BaseSession):
         self.files: dict[str, bytes] = {}
         self._message_ids = itertools.count(1000)
         self.sent_message_ids: list[int] = []  # what sendMessage returned, in order
+        self.admins: set[tuple[int, int]] = set()  # (chat, user): getChatMember says "administrator"
 
     def next_message_id(self) -> int:
         """An id for a message the test sends: one sequence with the bot's, as in a Telegram chat."""
@@ -79,6 +80,11 @@ class MockedSession(BaseSession):
                 "from": BOT_USER,
                 "text": method.text,
             }
+        if name == "getChatMember":
+            user = {"id": method.user_id, "is_bot": False, "first_name": "x"}
+            if (method.chat_id, method.user_id) in self.admins:
+                return {"status": "creator", "user": user, "is_anonymous": False}
+            return {"status": "member", "user": user}
         if name == "getFile":
             return {
                 "file_id": method.file_id,

@@ -94,13 +94,14 @@ async def test_bot_process_end_to_end(
         # The menu in Russian (default) and in English (language_code "en").
         default, english = fake_api.calls_of("setMyCommands")
         assert "language_code" not in default.params and english.params["language_code"] == "en"
-        for commands in (default, english):
-            assert {c["command"] for c in json.loads(commands.params["commands"])} == {
-                "start",
-                "help",
-                "clear_context",
-                "forget",
-            }
+        menus = [
+            {c["command"]: c["description"] for c in json.loads(m.params["commands"])}
+            for m in (default, english)
+        ]
+        for menu in menus:
+            assert set(menu) == {"start", "help", "clear_context", "forget", "settings", "optout", "optin"}
+        assert menus[0]["settings"] == texts.CMD_SETTINGS and menus[1]["settings"] == "this chat's settings"
+        assert menus[1]["optout"] == "don't learn from my messages"
 
         user = 1001
         sent = 0

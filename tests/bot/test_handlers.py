@@ -104,8 +104,17 @@ async def voice_harness(pg_database: URL, recognizer: FasterWhisperRecognizer) -
 async def test_start_and_help_list_the_commands(harness: Harness) -> None:
     assert await harness.send(text_update(1, "/start")) == [texts.START]
     [help_text] = await harness.send(text_update(1, "/help"))
-    for command in ("/start", "/help", "/clear_context"):
+    for command in ("/start", "/help", "/clear_context", "/settings", "/optout", "/optin"):
         assert command in help_text
+    assert f"/settings — {texts.CMD_SETTINGS}" in help_text
+
+
+async def test_help_lists_the_settings_and_consent_commands_in_english(harness: Harness) -> None:
+    from tests.bot.group_updates import message, person, update
+
+    [help_text] = await harness.send(update(message(2, person(2, language="en"), "/help")))
+    assert "/settings — this chat's settings" in help_text
+    assert "/optout — don't learn from my messages" in help_text
 
 
 async def test_text_is_answered_with_context_and_remembered(harness: Harness) -> None:

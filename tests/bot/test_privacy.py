@@ -65,7 +65,7 @@ async def test_forget_deletes_the_sender_everywhere_and_nothing_else(pg_database
 
 async def test_unknown_command_gets_the_hint_and_is_not_stored(pg_database: URL) -> None:
     async for h in make_harness(pg_database):
-        assert await h.send(update(message(501, person(501), "/settings"))) == [texts.UNKNOWN_COMMAND]
+        assert await h.send(update(message(501, person(501), "/nosuchcommand"))) == [texts.UNKNOWN_COMMAND]
         assert h.model.requests == []
         assert await h.store.get(Scope(501, 501)) == []
 

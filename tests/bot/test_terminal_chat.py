@@ -46,9 +46,12 @@ async def test_terminal_commands_are_the_bots_and_start_offers_no_voice(engine: 
             start = await chat.reply("/start")
             assert start == texts.START_TERMINAL and "голосов" not in start
             help_text = await chat.reply("/help")
-            assert all(f"/{name}" in help_text for name in COMMANDS) and "/exit" in help_text
+            for name, command in COMMANDS.items():  # /settings, /optout, /optin: Telegram's own
+                assert (f"/{name} " in help_text) is not command.telegram_only, name
+            assert "/exit" in help_text
             assert texts.RETENTION_FOREVER in help_text
-            assert await chat.reply("/settings") == texts.UNKNOWN_COMMAND
+            assert await chat.reply("/settings") == texts.SETTINGS_TELEGRAM_ONLY
+            assert await chat.reply("/nosuchcommand") == texts.UNKNOWN_COMMAND
             assert await chat.reply("привет") == ANSWER_PREFIX + "ответ на: привет"
             me = Scope(LOCAL_USER_ID, LOCAL_USER_ID)
             assert await store.get(me) == [Turn("user", "привет"), Turn("bot", "ответ на: привет")]

@@ -9,6 +9,7 @@ from aiogram.types import Message
 from bot.core import texts
 from bot.core.commands import COMMANDS, CommandCall
 from bot.core.i18n import gettext as _
+from bot.core.learning import Learning
 from bot.settings import Settings
 from bot.storage.context_store import ContextStore
 from bot.storage.scope import scope_of
@@ -17,10 +18,14 @@ from bot.telegram.sending import reply
 
 
 async def known_command(
-    message: Message, command: CommandObject, store: ContextStore, settings: Settings
+    message: Message, command: CommandObject, store: ContextStore, settings: Settings, learning: Learning
 ) -> None:
     call = CommandCall(
-        scope_of(message), store, settings.context_retention_days, in_group=addressing.in_group(message)
+        scope_of(message),
+        store,
+        settings.context_retention_days,
+        in_group=addressing.in_group(message),
+        learning=learning,
     )
     await reply(message, await COMMANDS[command.command].run(call))
 

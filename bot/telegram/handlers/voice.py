@@ -12,10 +12,13 @@ from aiohttp import ClientError
 
 from bot.core import texts
 from bot.core.i18n import gettext as _
+from bot.core.learning import Learning
 from bot.core.model_client import ModelClient
 from bot.core.speech import AudioDecodeError, AudioTooLong, RecognitionUnavailable, Recognizer
 from bot.settings import Settings
+from bot.storage.chat_settings import ChatSettings
 from bot.storage.context_store import ContextStore
+from bot.telegram.chat_settings import collect_message
 from bot.telegram.sending import answer_and_remember, reply
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ async def voice_message(
     model: ModelClient,
     recognizer: Recognizer | None,
     me: User,
+    learning: Learning,
+    chat_settings: ChatSettings,
 ) -> None:
     assert message.voice is not None
     voice = message.voice
@@ -68,6 +73,7 @@ async def voice_message(
         await reply(message, _(texts.VOICE_EMPTY))
         return
 
+    await collect_message(message, transcript, learning, chat_settings)
     await reply(message, _(texts.RECOGNIZED).format(transcript=transcript), plain=True)
     await answer_and_remember(message, transcript, store, model, me)
 
