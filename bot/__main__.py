@@ -21,6 +21,7 @@ from dialogue.service_cli import parse_service_args, settings_error_line
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.types import User
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.settings import Settings
 
@@ -34,9 +35,8 @@ async def run(settings: Settings, token: str) -> None:
     from bot.core.speech import Recognizer, build_recognizer
     from bot.intake.health import Health, start_health_server
     from bot.intake.serve import serve
-    from bot.startup import StartupError
     from bot.storage.context_store import ContextStore
-    from bot.storage.db import DatabaseUnavailable, check_database, create_engine, upgrade_database
+    from bot.storage.db import create_engine
     from bot.storage.inbox import Inbox, forget_sender
     from bot.telegram.answerable import WouldAnswer
     from bot.telegram.app import build_bot, build_dispatcher
@@ -52,11 +52,7 @@ async def run(settings: Settings, token: str) -> None:
     if settings.health_port is not None:
         health_server = await start_health_server(health, settings.webhook_host, settings.health_port)
     try:
-        try:
-            await check_database(engine, attempts=settings.db_connect_attempts)
-        except DatabaseUnavailable as exc:
-            raise StartupError(str(exc)) from exc
-        await upgrade_database(engine)
+        await _migrated(engine, settings)
         me = await _check_token(bot, settings)
         settings = await adopt_server_context_size(settings, model)
         try:
@@ -91,6 +87,18 @@ async def run(settings: Settings, token: str) -> None:
             recognizer.close()
         await inbox.close()
         await engine.dispose()
+
+
+async def _migrated(engine: AsyncEngine, settings: Settings) -> None:
+    """The database answers (retried while it starts) and is migrated; else a StartupError."""
+    from bot.startup import StartupError
+    from bot.storage.db import DatabaseUnavailable, check_database, upgrade_database
+
+    try:
+        await check_database(engine, attempts=settings.db_connect_attempts)
+    except DatabaseUnavailable as exc:
+        raise StartupError(str(exc)) from exc
+    await upgrade_database(engine)
 
 
 async def _check_token(bot: Bot, settings: Settings) -> User:
