@@ -100,7 +100,9 @@ def megabyte_limit_server(serving_model_dir) -> Iterator[LiveServer]:
 def _refusals_by_urllib(url: str, content: bytes) -> tuple[int, str]:
     request = urllib.request.Request(url, data=content, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        # A fresh opener: urlopen's global one keeps the proxies of the environment it was first built
+        # in (tests/bot/test_speech.py points http_proxy at a dead port while SpeechRecognition calls it).
+        with urllib.request.build_opener().open(request, timeout=30) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as refused:
         return refused.code, refused.read().decode()
