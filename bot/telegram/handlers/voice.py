@@ -69,7 +69,7 @@ async def voice_message(
         return
 
     await reply(message, _(texts.RECOGNIZED).format(transcript=transcript), plain=True)
-    await answer_and_remember(message, transcript, store, model, me)
+    await answer_and_remember(message, transcript, store, model, me, stream=settings.stream_answers)
 
 
 def build_router() -> Router:
