@@ -40,6 +40,7 @@ class StubModelServer:
         self.chunks = 1
         self.chunk_delay_s = 0.0
         self.break_after: int | None = None
+        self.streamed = 0  # requests of /v1/chat/completions
         self.port = free_port()
         self._runner: web.AppRunner | None = None
 
@@ -74,6 +75,7 @@ class StubModelServer:
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         query = (await request.json())["messages"][-1]["content"]
         self.queries.append(query)
+        self.streamed += 1
         await asyncio.sleep(self.delays.get(query, self.delay_s))
         words = f"ответ на: {query}".split(" ")
         size = -(-len(words) // self.chunks)

@@ -53,38 +53,47 @@ def split_message(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
 
 
 class GroupWindow:
-    """Messages and edits sent to each group in the last minute, for the whole process.
+    """Messages and edits sent to each group, for the whole process: one a second, 20 a minute.
 
-    Telegram allows a bot 20 a minute in a group. No rate-limit library is among
-    the bot's dependencies, and a deque of send times per chat is all this takes.
+    Telegram's limits for a bot in a group. No rate-limit library is among the
+    bot's dependencies, and a deque of send times per chat is all this takes.
     """
 
-    def __init__(self, limit: int = GROUP_MESSAGES_PER_MINUTE, period_s: float = 60.0) -> None:
+    def __init__(
+        self, limit: int = GROUP_MESSAGES_PER_MINUTE, period_s: float = 60.0, gap_s: float = EDIT_INTERVAL_S
+    ) -> None:
         self.limit = limit
         self.period_s = period_s
+        self.gap_s = gap_s
         self._sent: dict[int, deque[float]] = {}
 
-    def _recent(self, chat_id: int, now: float) -> deque[float]:
+    def _delay(self, chat_id: int, keep: int = 0) -> float:
+        """Seconds until a message may go and leave ``keep`` of the minute's for later."""
+        now = time.monotonic()
         sent = self._sent.setdefault(chat_id, deque())
         while sent and now - sent[0] >= self.period_s:
             sent.popleft()
-        return sent
+        if not sent:
+            return 0.0
+        gap = sent[-1] + self.gap_s - now
+        over = len(sent) + keep - self.limit  # the sends that must leave the minute first, less one
+        full = sent[over] + self.period_s - now if over >= 0 else 0.0
+        return max(gap, full, 0.0)
 
     def room(self, chat_id: int, keep: int = 0) -> bool:
-        """Whether a message may go now and leave ``keep`` for later (the final text)."""
-        now = time.monotonic()
-        return len(self._recent(chat_id, now)) + keep < self.limit
+        return self._delay(chat_id, keep) == 0.0
 
     def note(self, chat_id: int) -> None:
-        self._recent(chat_id, time.monotonic()).append(time.monotonic())
+        self._sent[chat_id].append(time.monotonic())
 
     async def wait(self, chat_id: int) -> None:
         """Until a message may go; noted as sent."""
-        while not self.room(chat_id):
-            await asyncio.sleep(self.period_s - (time.monotonic() - self._sent[chat_id][0]))
+        while (delay := self._delay(chat_id)) > 0:
+            await asyncio.sleep(delay)
         self.note(chat_id)
         if len(self._sent) > REMEMBERED:  # bounded memory: forget the groups quiet for a minute
-            self._sent = {c: s for c, s in self._sent.items() if self._recent(c, time.monotonic())}
+            since = time.monotonic() - self.period_s
+            self._sent = {c: s for c, s in self._sent.items() if s and s[-1] > since}
 
 
 GROUPS = GroupWindow()
@@ -159,7 +168,7 @@ class DraftAnswer(_Growing):
 class EditedAnswer(_Growing):
     """A group or topic: a reply once a few words are there, then edits; the last edit is the answer."""
 
-    interval_s = EDIT_INTERVAL_S
+    interval_s = 0.0  # the window's gap, per chat rather than per answer
 
     def __init__(self, message: Message, send_piece: SendPiece, window: GroupWindow = GROUPS) -> None:
         super().__init__(message)

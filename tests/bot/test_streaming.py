@@ -1,0 +1,138 @@
+"""Streamed answers as a user sees them: the real ``python -m bot``, the fake Bot API, a stub model server.
+
+The stub streams "ответ на: <query>" a word at a time, ``chunk_delay_s`` apart,
+so the drafts and edits have time to happen (docs/groups.md, streamed answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from benchmarks.support.bot_processes import (
+    StubModelServer,
+    bot_env,
+    bot_process,
+    eventually,
+    stored_contexts,
+    terminate,
+    wait_ready,
+)
+from benchmarks.support.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
+from bot.core import texts
+
+GROUP, ALICE = -100555, 3001
+MENTION = f"@{BOT_USER['username']}"
+QUERY = "расскажи что-нибудь интересное про погоду"
+ANSWER = f"ответ на: {QUERY}"  # 7 words: 7 pieces
+
+
+async def stored_answer(database: URL, user: int, text: str) -> str | None:
+    """The user's stored bot turn once it is ``text`` (the bot stores after sending), else the last one."""
+
+    async def latest() -> str | None:
+        turns = (await stored_contexts(database)).get(user, [])
+        return turns[-1]["text"] if turns and turns[-1]["role"] == "bot" else None
+
+    await eventually(lambda: _equals(latest, text))
+    return await latest()
+
+
+async def _equals(get, expected: str) -> bool:  # type: ignore[no-untyped-def]
+    return await get() == expected
+
+
+def streaming(model: StubModelServer, delay_s: float = 0.45) -> None:
+    model.chunks, model.chunk_delay_s = len(ANSWER.split()), delay_s
+
+
+def growing(texts_: list[str], final: str) -> bool:
+    """Each text a prefix of the final, each longer than the one before."""
+    return all(final.startswith(t) for t in texts_) and all(a < b for a, b in zip(texts_, texts_[1:]))
+
+
+@pytest.mark.timeout(120)
+async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
+    api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
+) -> None:
+    streaming(model)
+    log = tmp_path / "bot.log"
+    async with bot_process(bot_env(api, pg_database, model), log) as bot:
+        await wait_ready(api, bot, log)
+        api.send_text(ALICE, QUERY)
+        assert await api.replies(ALICE, 0, 1) == [ANSWER]
+        drafts = api.delivered("sendMessageDraft", ALICE)
+        # A draft at most every 300 ms over ~3 s of pieces, each a prefix of the answer, one draft id.
+        assert 3 <= len(drafts) <= 8, [d.params["text"] for d in drafts]
+        assert growing([d.params["text"] for d in drafts], ANSWER)
+        assert len({d.params["draft_id"] for d in drafts}) == 1
+        assert all(b.at - a.at >= 0.29 for a, b in zip(drafts, drafts[1:]))
+        [sent] = api.delivered("sendMessage", ALICE)
+        assert sent.at > drafts[-1].at
+        assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
+        assert (await stored_contexts(pg_database))[ALICE] == [
+            {"role": "user", "text": QUERY},
+            {"role": "bot", "text": ANSWER},
+        ]
+
+        # The stream breaks after three pieces: what arrived and the error line, nothing stored.
+        model.break_after = 3
+        api.send_text(ALICE, "а ещё?")
+        [broken] = await api.replies(ALICE, 1, 1)
+        assert broken == f"ответ на: а\n\n{texts.MODEL_UNAVAILABLE}"
+        await asyncio.sleep(0.5)  # a wrongful write would have happened by now
+        assert (await stored_contexts(pg_database))[ALICE][-1] == {"role": "bot", "text": ANSWER}
+        assert await terminate(bot) == 0
+
+
+@pytest.mark.timeout(120)
+async def test_group_reply_is_edited_as_it_grows_and_a_429_delays_only_the_final_edit(
+    api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
+) -> None:
+    streaming(model)
+    log = tmp_path / "bot.log"
+    async with bot_process(bot_env(api, pg_database, model), log) as bot:
+        await wait_ready(api, bot, log)
+        asked = api.pushed[api.send_text(ALICE, f"{MENTION} {QUERY}", GROUP)]
+        await api.wait_for(lambda: api.shown_in(GROUP) == [ANSWER])
+        [first] = api.delivered("sendMessage", GROUP)
+        edits = api.delivered("editMessageText", GROUP)
+        assert reply_target(first) == asked["message_id"] and not api.calls_of("sendMessageDraft")
+        # The reply once it had three words, then edits at most once a second, the last one whole.
+        assert len(first.params["text"].split()) >= 3 and edits and edits[-1].params["text"] == ANSWER
+        assert growing([first.params["text"]] + [e.params["text"] for e in edits], ANSWER)
+        times = [first.at] + [e.at for e in edits]
+        assert all(b - a >= 0.95 for a, b in zip(times, times[1:]))
+        assert {int(e.params["message_id"]) for e in edits} == {first.result["message_id"]}
+        assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
+
+        # A 429 on the first edit: not retried, no edit until retry_after passed, the final one whole.
+        api.fail_next("editMessageText", 429, "Too Many Requests: retry after 2", retry_after=2)
+        calls = len(api.calls_of("editMessageText"))
+        api.send_text(ALICE, f"{MENTION} {QUERY}", GROUP)
+        await api.wait_for(lambda: api.shown_in(GROUP) == [ANSWER, ANSWER])
+        failed, *after = api.calls_of("editMessageText")[calls:]
+        assert failed.failed and after and not any(c.failed for c in after)
+        assert after[0].at - failed.at >= 1.95 and after[-1].params["text"] == ANSWER
+        assert len(after) == 1  # the intermediate edits inside the pause were skipped
+        assert await terminate(bot) == 0
+
+
+@pytest.mark.timeout(120)
+async def test_stream_answers_off_sends_one_whole_message(
+    api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
+) -> None:
+    streaming(model)
+    log = tmp_path / "bot.log"
+    async with bot_process(bot_env(api, pg_database, model, STREAM_ANSWERS="false"), log) as bot:
+        await wait_ready(api, bot, log)
+        api.send_text(ALICE, QUERY)
+        assert await api.replies(ALICE, 0, 1) == [ANSWER]
+        api.send_text(ALICE, f"{MENTION} {QUERY}", GROUP)
+        assert await api.replies(GROUP, 0, 1) == [ANSWER]
+        assert not api.calls_of("sendMessageDraft") and not api.calls_of("editMessageText")
+        assert await terminate(bot) == 0
+    assert model.queries == [QUERY, QUERY] and model.streamed == 0  # both asked of /answer
