@@ -122,6 +122,8 @@ async def test_bot_process_end_to_end(
         fake_api.fail_next("sendMessage", 500, "Internal Server Error")
         [first] = await say(fake_api.send_text(user, "привет"))
         assert first and first not in (texts.MODEL_UNAVAILABLE, texts.MODEL_FAILED, texts.MODEL_TIMEOUT)
+        # Streamed (STREAM_ANSWERS defaults to true): any draft shown was a beginning of the answer.
+        assert all(first.startswith(d.params["text"]) for d in fake_api.calls_of("sendMessageDraft"))
         assert [c.failed for c in fake_api.calls_of("sendMessage")][-3:] == [True, True, False]
         expected = [
             {"role": "user", "text": "привет"},
@@ -216,14 +218,26 @@ async def test_bot_with_rejected_token_fails_fast(fake_api: FakeBotAPI, tmp_path
 
 
 async def recording_model_server(port: int, contexts: list[dict[str, object]]) -> web.AppRunner:
-    """Answers "ответ N" and records each request (query and context) it gets."""
+    """Answers "ответ N" and records each request (query and context) it gets, streamed or not."""
 
     async def answer(request: web.Request) -> web.Response:
         contexts.append(await request.json())
         return web.json_response({"answer": f"ответ {len(contexts)}"})
 
+    async def stream(request: web.Request) -> web.Response:
+        *turns, query = (await request.json())["messages"]
+        context = [{"role": "user" if t["role"] == "user" else "bot", "text": t["content"]} for t in turns]
+        contexts.append({"query": query["content"], "context": context})
+        piece = json.dumps({"choices": [{"delta": {"content": f"ответ {len(contexts)}"}}]}, ensure_ascii=False)
+        return web.Response(text=f"data: {piece}\n\ndata: [DONE]\n\n", content_type="text/event-stream")
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "recording"}]})
+
     app = web.Application()
     app.router.add_post("/answer", answer)
+    app.router.add_post("/v1/chat/completions", stream)
+    app.router.add_get("/v1/models", models)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -7,6 +7,10 @@ so the drafts and edits have time to happen (docs/groups.md, streamed answers).
 from __future__ import annotations
 
 import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -37,31 +41,36 @@ async def stored_answer(database: URL, user: int, text: str) -> str | None:
         turns = (await stored_contexts(database)).get(user, [])
         return turns[-1]["text"] if turns and turns[-1]["role"] == "bot" else None
 
-    await eventually(lambda: _equals(latest, text))
+    async def stored() -> bool:
+        return await latest() == text
+
+    await eventually(stored)
     return await latest()
 
 
-async def _equals(get, expected: str) -> bool:  # type: ignore[no-untyped-def]
-    return await get() == expected
-
-
-def streaming(model: StubModelServer, delay_s: float = 0.45) -> None:
-    model.chunks, model.chunk_delay_s = len(ANSWER.split()), delay_s
+@asynccontextmanager
+async def streaming_bot(
+    api: FakeBotAPI, model: StubModelServer, database: URL, tmp_path: Path, **env: str
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The bot, polling, with a model that streams the answer a word every 0.45 s; stopped cleanly."""
+    model.chunks, model.chunk_delay_s = len(ANSWER.split()), 0.45
+    log = tmp_path / "bot.log"
+    async with bot_process(bot_env(api, database, model, **env), log) as bot:
+        await wait_ready(api, bot, log)
+        yield bot
+        assert await terminate(bot) == 0
 
 
 def growing(texts_: list[str], final: str) -> bool:
     """Each text a prefix of the final, each longer than the one before."""
-    return all(final.startswith(t) for t in texts_) and all(a < b for a, b in zip(texts_, texts_[1:]))
+    return all(final.startswith(t) for t in texts_) and all(a < b for a, b in pairwise(texts_))
 
 
 @pytest.mark.timeout(120)
 async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
     api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
 ) -> None:
-    streaming(model)
-    log = tmp_path / "bot.log"
-    async with bot_process(bot_env(api, pg_database, model), log) as bot:
-        await wait_ready(api, bot, log)
+    async with streaming_bot(api, model, pg_database, tmp_path):
         api.send_text(ALICE, QUERY)
         assert await api.replies(ALICE, 0, 1) == [ANSWER]
         drafts = api.delivered("sendMessageDraft", ALICE)
@@ -69,7 +78,7 @@ async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
         assert 3 <= len(drafts) <= 8, [d.params["text"] for d in drafts]
         assert growing([d.params["text"] for d in drafts], ANSWER)
         assert len({d.params["draft_id"] for d in drafts}) == 1
-        assert all(b.at - a.at >= 0.29 for a, b in zip(drafts, drafts[1:]))
+        assert all(b.at - a.at >= 0.29 for a, b in pairwise(drafts))
         [sent] = api.delivered("sendMessage", ALICE)
         assert sent.at > drafts[-1].at
         assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
@@ -85,17 +94,13 @@ async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
         assert broken == f"ответ на: а\n\n{texts.MODEL_UNAVAILABLE}"
         await asyncio.sleep(0.5)  # a wrongful write would have happened by now
         assert (await stored_contexts(pg_database))[ALICE][-1] == {"role": "bot", "text": ANSWER}
-        assert await terminate(bot) == 0
 
 
 @pytest.mark.timeout(120)
 async def test_group_reply_is_edited_as_it_grows_and_a_429_delays_only_the_final_edit(
     api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
 ) -> None:
-    streaming(model)
-    log = tmp_path / "bot.log"
-    async with bot_process(bot_env(api, pg_database, model), log) as bot:
-        await wait_ready(api, bot, log)
+    async with streaming_bot(api, model, pg_database, tmp_path):
         asked = api.pushed[api.send_text(ALICE, f"{MENTION} {QUERY}", GROUP)]
         await api.wait_for(lambda: api.shown_in(GROUP) == [ANSWER])
         [first] = api.delivered("sendMessage", GROUP)
@@ -105,7 +110,7 @@ async def test_group_reply_is_edited_as_it_grows_and_a_429_delays_only_the_final
         assert len(first.params["text"].split()) >= 3 and edits and edits[-1].params["text"] == ANSWER
         assert growing([first.params["text"]] + [e.params["text"] for e in edits], ANSWER)
         times = [first.at] + [e.at for e in edits]
-        assert all(b - a >= 0.95 for a, b in zip(times, times[1:]))
+        assert all(b - a >= 0.95 for a, b in pairwise(times))
         assert {int(e.params["message_id"]) for e in edits} == {first.result["message_id"]}
         assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
 
@@ -118,21 +123,16 @@ async def test_group_reply_is_edited_as_it_grows_and_a_429_delays_only_the_final
         assert failed.failed and after and not any(c.failed for c in after)
         assert after[0].at - failed.at >= 1.95 and after[-1].params["text"] == ANSWER
         assert len(after) == 1  # the intermediate edits inside the pause were skipped
-        assert await terminate(bot) == 0
 
 
 @pytest.mark.timeout(120)
 async def test_stream_answers_off_sends_one_whole_message(
     api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
 ) -> None:
-    streaming(model)
-    log = tmp_path / "bot.log"
-    async with bot_process(bot_env(api, pg_database, model, STREAM_ANSWERS="false"), log) as bot:
-        await wait_ready(api, bot, log)
+    async with streaming_bot(api, model, pg_database, tmp_path, STREAM_ANSWERS="false"):
         api.send_text(ALICE, QUERY)
         assert await api.replies(ALICE, 0, 1) == [ANSWER]
         api.send_text(ALICE, f"{MENTION} {QUERY}", GROUP)
         assert await api.replies(GROUP, 0, 1) == [ANSWER]
         assert not api.calls_of("sendMessageDraft") and not api.calls_of("editMessageText")
-        assert await terminate(bot) == 0
     assert model.queries == [QUERY, QUERY] and model.streamed == 0  # both asked of /answer
