@@ -16,7 +16,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
-from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import SendMessageDraft
 from aiogram.types import Message
 
@@ -118,7 +123,7 @@ class _Growing:
         now = time.monotonic()
         if self._stopped or now < self._quiet_until or now - self._last_at < self.interval_s:
             return
-        if not self._ready(text):
+        if not text or not self._ready(text):
             return
         try:
             with best_effort():
@@ -126,6 +131,8 @@ class _Growing:
         except TelegramRetryAfter as exc:
             self._quiet_until = time.monotonic() + exc.retry_after
             log.info("chat %d: 429 on an update, none for %d s", self.message.chat.id, exc.retry_after)
+        except (TelegramServerError, TelegramNetworkError) as exc:
+            log.info("chat %d: update lost (%s), the next one may pass", self.message.chat.id, exc)
         except TelegramAPIError as exc:
             self._stopped = True
             log.info("chat %d: update refused (%s), final text only", self.message.chat.id, exc)

@@ -7,6 +7,7 @@ so the drafts and edits have time to happen (docs/groups.md, streamed answers).
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,14 +15,15 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.support.bot_processes import (
     StubModelServer,
     bot_env,
     bot_process,
     eventually,
-    stored_contexts,
     terminate,
     wait_ready,
 )
@@ -34,17 +36,33 @@ QUERY = "расскажи что-нибудь интересное про пог
 ANSWER = f"ответ на: {QUERY}"  # 7 words: 7 pieces
 
 
-async def stored_answer(database: URL, user: int, text: str) -> str | None:
-    """The user's stored bot turn once it is ``text`` (the bot stores after sending), else the last one."""
+async def stored(database: URL, chat_id: int, user_id: int = ALICE) -> list[dict[str, str]]:
+    """The stored context of the conversation (chat, sender)."""
+    engine = create_async_engine(database)
+    try:
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    text("SELECT context FROM user_context WHERE chat_id = :c AND user_id = :u"),
+                    {"c": chat_id, "u": user_id},
+                )
+            ).scalar_one_or_none()
+    finally:
+        await engine.dispose()
+    return [] if row is None else (json.loads(row) if isinstance(row, str) else row)
+
+
+async def stored_answer(database: URL, chat_id: int, answer: str) -> str | None:
+    """Alice's stored bot turn in the chat once it is ``answer`` (stored after sending), else the last."""
 
     async def latest() -> str | None:
-        turns = (await stored_contexts(database)).get(user, [])
+        turns = await stored(database, chat_id)
         return turns[-1]["text"] if turns and turns[-1]["role"] == "bot" else None
 
-    async def stored() -> bool:
-        return await latest() == text
+    async def there() -> bool:
+        return await latest() == answer
 
-    await eventually(stored)
+    await eventually(there)
     return await latest()
 
 
@@ -63,7 +81,7 @@ async def streaming_bot(
 
 def growing(texts_: list[str], final: str) -> bool:
     """Each text a prefix of the final, each longer than the one before."""
-    return all(final.startswith(t) for t in texts_) and all(a < b for a, b in pairwise(texts_))
+    return all(final.startswith(t) for t in texts_) and all(len(a) < len(b) for a, b in pairwise(texts_))
 
 
 @pytest.mark.timeout(120)
@@ -82,7 +100,7 @@ async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
         [sent] = api.delivered("sendMessage", ALICE)
         assert sent.at > drafts[-1].at
         assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
-        assert (await stored_contexts(pg_database))[ALICE] == [
+        assert await stored(pg_database, ALICE) == [
             {"role": "user", "text": QUERY},
             {"role": "bot", "text": ANSWER},
         ]
@@ -93,7 +111,7 @@ async def test_private_answer_grows_in_drafts_then_is_sent_and_stored(
         [broken] = await api.replies(ALICE, 1, 1)
         assert broken == f"ответ на: а\n\n{texts.MODEL_UNAVAILABLE}"
         await asyncio.sleep(0.5)  # a wrongful write would have happened by now
-        assert (await stored_contexts(pg_database))[ALICE][-1] == {"role": "bot", "text": ANSWER}
+        assert (await stored(pg_database, ALICE))[-1] == {"role": "bot", "text": ANSWER}
 
 
 @pytest.mark.timeout(120)
@@ -112,7 +130,7 @@ async def test_group_reply_is_edited_as_it_grows_and_a_429_delays_only_the_final
         times = [first.at] + [e.at for e in edits]
         assert all(b - a >= 0.95 for a, b in pairwise(times))
         assert {int(e.params["message_id"]) for e in edits} == {first.result["message_id"]}
-        assert await stored_answer(pg_database, ALICE, ANSWER) == ANSWER
+        assert await stored_answer(pg_database, GROUP, ANSWER) == ANSWER
 
         # A 429 on the first edit: not retried, no edit until retry_after passed, the final one whole.
         api.fail_next("editMessageText", 429, "Too Many Requests: retry after 2", retry_after=2)
@@ -136,3 +154,25 @@ async def test_stream_answers_off_sends_one_whole_message(
         assert await api.replies(GROUP, 0, 1) == [ANSWER]
         assert not api.calls_of("sendMessageDraft") and not api.calls_of("editMessageText")
     assert model.queries == [QUERY, QUERY] and model.streamed == 0  # both asked of /answer
+
+
+@pytest.mark.timeout(120)
+async def test_long_answer_continues_in_a_new_message_as_it_grows(
+    api: FakeBotAPI, model: StubModelServer, pg_database: URL, tmp_path: Path
+) -> None:
+    query = " ".join(["слово"] * 750)  # the answer: 4510 characters, over Telegram's 4096
+    answer = f"ответ на: {query}"
+    async with streaming_bot(api, model, pg_database, tmp_path):
+        api.send_text(ALICE, f"{MENTION} {query}", GROUP)
+        await api.wait_for(lambda: " ".join(api.shown_in(GROUP)) == answer)
+        first, second = api.shown_in(GROUP)
+        assert len(first) <= 4096 and len(second) <= 4096
+        assert all(len(e.params["text"]) <= 4096 for e in api.calls_of("editMessageText"))
+        assert api.calls_of("editMessageText")  # it grew in place before it continued
+        assert await stored_answer(pg_database, GROUP, answer) == answer
+        # In private: drafts of the piece being written, then both pieces as messages.
+        api.send_text(ALICE, query)
+        assert " ".join(await api.replies(ALICE, 0, 2)) == answer
+        drafts = api.delivered("sendMessageDraft", ALICE)
+        assert drafts and all(0 < len(d.params["text"]) <= 4096 for d in drafts)
+        assert await stored_answer(pg_database, ALICE, answer) == answer
