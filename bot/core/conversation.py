@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -130,12 +130,12 @@ async def converse(
         return
     growing = stream() if stream is not None else None
     try:
-        async with waiting():
-            # The server sends a normalised answer, or "" when the model produced nothing.
-            if growing is None:
+        if growing is None:
+            async with waiting():
+                # The server sends a normalised answer, or "" when the model produced nothing.
                 answer = await model.answer(query, context) or None
-            else:
-                answer = await _streamed(model, query, context, growing) or None
+        else:
+            answer = await _streamed(model, query, context, growing, waiting) or None
     except _StreamBroken as broken:
         log.warning("answer broke off in chat %d: %s", ask.scope.chat_id, broken.error)
         assert growing is not None
@@ -154,13 +154,23 @@ async def converse(
         await send_notice(_(texts.CONTEXT_NOT_SAVED))
 
 
-async def _streamed(model: ModelClient, query: str, context: Sequence[Turn], growing: AnswerStream) -> str:
+async def _streamed(
+    model: ModelClient,
+    query: str,
+    context: Sequence[Turn],
+    growing: AnswerStream,
+    waiting: Callable[[], AbstractAsyncContextManager[object]],
+) -> str:
     """The whole answer, normalised as ``/answer``'s is, shown as it grows."""
     joined = ""
     try:
-        async for piece in model.stream(query, context):
-            joined += piece
-            await growing.show(normalize(joined))
+        async with AsyncExitStack() as until_first_piece:
+            await until_first_piece.enter_async_context(waiting())
+            async for piece in model.stream(query, context):
+                if not joined:
+                    await until_first_piece.aclose()  # from here on the answer shows itself
+                joined += piece
+                await growing.show(normalize(joined))
     except ModelServerError as exc:
         if normalize(joined):
             raise _StreamBroken(normalize(joined), exc) from exc

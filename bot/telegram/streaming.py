@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import secrets
 import time
 from collections import deque
@@ -112,7 +111,9 @@ class _Growing:
     def __init__(self, message: Message) -> None:
         self.message = message
         self._started = time.monotonic()
-        self._last_at = -math.inf
+        # The first draft comes an interval in, as if one had gone at the start: an answer
+        # quicker than that goes out whole, without a draft that would only flicker.
+        self._last_at = self._started
         self._quiet_until = 0.0
         self._stopped = False  # Telegram refused an update (drafts not allowed, say): no more of them
 

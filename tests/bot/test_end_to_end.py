@@ -21,14 +21,15 @@ from bot.core import texts
 TOKEN = "123456789:E2E-very-secret-token_xyz"
 
 
-async def stored_context(url: URL, user_id: int) -> list[dict[str, str]]:
+async def stored_context(url: URL, user_id: int, chat_id: int | None = None) -> list[dict[str, str]]:
+    """The stored context of (chat, sender); the sender's private chat unless ``chat_id`` is given."""
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
             row = (
                 await connection.execute(
-                    text("SELECT context FROM user_context WHERE chat_id = :u AND user_id = :u"),
-                    {"u": user_id},
+                    text("SELECT context FROM user_context WHERE chat_id = :c AND user_id = :u"),
+                    {"c": user_id if chat_id is None else chat_id, "u": user_id},
                 )
             ).scalar_one_or_none()
     finally:

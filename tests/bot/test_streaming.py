@@ -7,7 +7,6 @@ so the drafts and edits have time to happen (docs/groups.md, streamed answers).
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks.support.bot_processes import (
     StubModelServer,
@@ -29,6 +26,7 @@ from benchmarks.support.bot_processes import (
 )
 from benchmarks.support.fake_bot_api import BOT_USER, FakeBotAPI, reply_target
 from bot.core import texts
+from tests.bot.test_end_to_end import stored_context
 
 GROUP, ALICE = -100555, 3001
 MENTION = f"@{BOT_USER['username']}"
@@ -36,20 +34,8 @@ QUERY = "расскажи что-нибудь интересное про пог
 ANSWER = f"ответ на: {QUERY}"  # 7 words: 7 pieces
 
 
-async def stored(database: URL, chat_id: int, user_id: int = ALICE) -> list[dict[str, str]]:
-    """The stored context of the conversation (chat, sender)."""
-    engine = create_async_engine(database)
-    try:
-        async with engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    text("SELECT context FROM user_context WHERE chat_id = :c AND user_id = :u"),
-                    {"c": chat_id, "u": user_id},
-                )
-            ).scalar_one_or_none()
-    finally:
-        await engine.dispose()
-    return [] if row is None else (json.loads(row) if isinstance(row, str) else row)
+async def stored(database: URL, chat_id: int) -> list[dict[str, str]]:
+    return await stored_context(database, ALICE, chat_id)
 
 
 async def stored_answer(database: URL, chat_id: int, answer: str) -> str | None:
