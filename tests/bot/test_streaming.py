@@ -165,3 +165,21 @@ async def test_long_answer_continues_in_a_new_message_as_it_grows(
         drafts = api.delivered("sendMessageDraft", ALICE)
         assert drafts and all(0 < len(d.params["text"]) <= 4096 for d in drafts)
         assert await stored_answer(pg_database, ALICE, answer) == answer
+
+
+@pytest.mark.timeout(180)
+async def test_voice_question_answer_streams_too(
+    api: FakeBotAPI,
+    model: StubModelServer,
+    pg_database: URL,
+    tmp_path: Path,
+    whisper_model_dir: Path,
+    russian_voice_ogg: bytes,
+) -> None:
+    whisper = {"ASR_MODEL": str(whisper_model_dir), "ASR_BEAM_SIZE": "1", "VOICE_MAX_SECONDS": "30"}
+    async with streaming_bot(api, model, pg_database, tmp_path, **whisper):
+        api.send_voice(ALICE, russian_voice_ogg, duration=2)
+        recognised, answer = await api.replies(ALICE, 0, 2, timeout=90)
+        assert answer == f"ответ на: {recognised.removeprefix('Распознано: ')}"
+        drafts = [d.params["text"] for d in api.delivered("sendMessageDraft", ALICE)]
+        assert drafts and growing(drafts, answer)
