@@ -110,6 +110,8 @@ class ModelClient:
                     )
                     response = await self._client.send(request, stream=True)
                 try:
+                    if response.status_code == 404:  # a server restarted with another model: ask anew
+                        self._model_id = None
                     _check_status(response.status_code)
                     lines = response.aiter_lines()
                     while True:

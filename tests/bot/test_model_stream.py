@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.core.model_client import (
     ModelClient,
     ModelServerError,
     ModelServerFailed,
+    ModelServerRejected,
     ModelServerTimeout,
     ModelServerUnavailable,
 )
@@ -103,4 +105,24 @@ async def test_stream_that_stalls_times_out_within_the_answer_timeout() -> None:
     with pytest.raises(ModelServerTimeout):
         async for _ in client.stream("привет", []):
             pass
+    await client.aclose()
+
+
+async def test_a_server_restarted_with_another_model_is_asked_its_name_again() -> None:
+    served = {"name": "old"}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"data": [{"id": served["name"]}]})
+        if json.loads(request.content)["model"] != served["name"]:
+            return httpx.Response(404, json={"error": {"message": "no such model"}})
+        return httpx.Response(200, content=_sse(PIECE, "[DONE]"))
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handle), base_url="http://model")
+    client = ModelClient("http://model", 5.0, client=http)
+    assert [p async for p in client.stream("привет", [])] == ["ответ"]
+    served["name"] = "new"
+    with pytest.raises(ModelServerRejected):
+        [p async for p in client.stream("привет", [])]
+    assert [p async for p in client.stream("привет", [])] == ["ответ"]
     await client.aclose()
