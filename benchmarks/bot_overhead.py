@@ -1,6 +1,7 @@
 """Bot overhead per message, and the cost of loading the speech recogniser per message.
 
     python -m benchmarks.bot_overhead [--rounds 200] [--concurrent-rounds 10] [--voice-runs 5] [--group]
+                                      [--stream]
     python -m benchmarks.bot_overhead --baseline-tree /tmp/base [--turns 3] [--group]
     python -m benchmarks.bot_overhead --group --learning [--rounds 60 --concurrent-rounds 3 --voice-runs 0]
 
@@ -27,6 +28,11 @@ and the ratio (the figure a change is held to).
    and then with learning on in every group (LEARNING_DEFAULT=on: each message
    also anonymised and written to corpus_message), and the ratio of bot CPU
    per message.
+   ``--stream``: ``STREAM_ANSWERS=true``; the model server streams its answer
+   in four pieces, so the bot sends drafts (or, in groups, edits) before the
+   final message; without it, ``/answer``. ``--model-s``: the time the model
+   takes per answer (``/answer`` waits it, the pieces are spread over it), so
+   that both modes are compared on the same model.
 2. Seconds of compute per second of audio for a voice message (PyAV decode +
    Whisper base, beam 1, int8 on CPU), recogniser loaded once (as the bot
    does) against loaded per message (what SpeechRecognition's
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -60,6 +67,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 TOKEN = "100500:benchmark-token"
 HANDLED = re.compile(r"Update id=(\d+) is handled\. Duration (\d+) ms")
+STREAM_PIECES = 4
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,16 +75,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def instant_model_server(port: int) -> web.AppRunner:
+async def instant_model_server(port: int, model_s: float = 0.0) -> web.AppRunner:
     async def answer(request: web.Request) -> web.Response:
         body = await request.json()
+        await asyncio.sleep(model_s)
         return web.json_response({"answer": f"ответ на {len(body['context'])} реплик"})
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        words = f"ответ на {len((await request.json())['messages']) - 1} реплик".split()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for index, word in enumerate(words):
+            delta = {"content": word if index == 0 else f" {word}"}
+            event = json.dumps({"choices": [{"delta": delta}]}, ensure_ascii=False)
+            await response.write(f"data: {event}\n\n".encode())
+            await asyncio.sleep(model_s / STREAM_PIECES)
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "instant"}]})
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     app = web.Application()
     app.router.add_post("/answer", answer)
+    app.router.add_post("/v1/chat/completions", stream)
+    app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -138,11 +164,13 @@ async def overhead(
     group: bool = False,
     tree: Path = REPO,
     extra_env: dict[str, str] | None = None,
+    stream: bool = False,
+    model_s: float = 0.0,
 ) -> list[tuple[int, int, list[float], list[float], float, float]]:
     admin, database = await scratch_database()
     api = await FakeBotAPI(TOKEN).start()
     model_port = free_port()
-    model = await instant_model_server(model_port)
+    model = await instant_model_server(model_port, model_s)
     log_path = Path(tempfile.mkdtemp()) / "bot.log"
     env = {
         "BOT_TOKEN": TOKEN,
@@ -154,6 +182,7 @@ async def overhead(
         "HF_HUB_OFFLINE": "1",
         "LOG_LEVEL": "INFO",
         **(extra_env or {}),
+        "STREAM_ANSWERS": "true" if stream else "false",
     }
     bot = start_module("bot", env, log_path, tree)
     rows = []
@@ -169,9 +198,13 @@ async def overhead(
                 await one_message_each(api, ids, counts, group)
             samples: list[tuple[int, float]] = []
             cpu_before, wall_before = _cpu_seconds(bot.pid), time.perf_counter()
+            updates_before = len(api.calls_of("sendMessageDraft")) + len(api.calls_of("editMessageText"))
             for _ in range(n_rounds):
                 samples += await one_message_each(api, ids, counts, group)
             cpu_ms = (_cpu_seconds(bot.pid) - cpu_before) * 1000 / len(samples)
+            updates = len(api.calls_of("sendMessageDraft")) + len(api.calls_of("editMessageText"))
+            per_message = (updates - updates_before) / len(samples)
+            print(f"{users} users: {per_message:.2f} drafts or edits per message", flush=True)
             throughput = len(samples) / (time.perf_counter() - wall_before)
             await asyncio.sleep(0.5)  # let the last "handled" lines reach the log
             handled = {int(i): float(ms) for i, ms in HANDLED.findall(log_path.read_text())}
@@ -282,6 +315,8 @@ def main() -> None:
     parser.add_argument("--concurrent-rounds", type=int, default=10, help="rounds of 50 users at once")
     parser.add_argument("--voice-runs", type=int, default=5, help="0: skip the voice measurement")
     parser.add_argument("--group", action="store_true", help="group replies: chain lookups included")
+    parser.add_argument("--stream", action="store_true", help="STREAM_ANSWERS=true: drafts or edits too")
+    parser.add_argument("--model-s", type=float, default=0.0, help="seconds the model takes per answer")
     parser.add_argument(
         "--learning", action="store_true", help="with --group: CPU per message without and with learning"
     )
@@ -300,9 +335,12 @@ def main() -> None:
         compare_trees(args.baseline_tree, args.turns, args.rounds, args.concurrent_rounds, args.group)
         return
 
-    rows = asyncio.run(overhead(args.rounds, args.concurrent_rounds, args.group))
+    rows = asyncio.run(
+        overhead(args.rounds, args.concurrent_rounds, args.group, stream=args.stream, model_s=args.model_s)
+    )
     kind = "group reply (chain lookup)" if args.group else "private text"
-    print(f"\nbot overhead per {kind} message (instant model server, fake Bot API, PostgreSQL)")
+    how = f"{'streamed in 4 pieces' if args.stream else '/answer'}, {args.model_s:g} s per answer"
+    print(f"\nbot overhead per {kind} message (instant model server, {how}, fake Bot API, PostgreSQL)")
     print(
         "| concurrent users | messages | reply latency p50 ms | p99 ms | handling p50 ms | p99 ms "
         "| bot CPU ms/message | messages/s |"
@@ -315,7 +353,9 @@ def main() -> None:
             f"| {cpu_ms:.2f} | {throughput:.0f} |"
         )
     single = percentile(rows[0][2], 50)
-    print(f"target p50 <= 10 ms at 1 user: {'met' if single <= 10 else 'NOT met'} ({single:.1f} ms)")
+    # The latency holds the model's time, which is not the bot's.
+    met = "met" if single - args.model_s * 1000 <= 10 else "NOT met"
+    print(f"target p50 <= 10 ms at 1 user (less the model's {args.model_s:g} s): {met} ({single:.1f} ms)")
     if args.voice_runs == 0:
         return
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     voice_max_seconds: int = Field(120, ge=1)
     voice_max_bytes: int = Field(5 * 1024 * 1024, ge=1)
     answer_timeout_s: float = Field(60.0, gt=0, description="time the model server may take per answer")
+    # The answer grows on screen as the model writes it (docs/groups.md); false: sent whole, via /answer.
+    stream_answers: bool = True
     # Requests in flight to the model server; the server batches concurrent ones.
     model_max_concurrency: int = Field(16, ge=1)
 

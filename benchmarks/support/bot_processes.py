@@ -26,12 +26,21 @@ CONTEXT_SIZE = 20  # every exchange of a test stays visible in the stored contex
 
 
 class StubModelServer:
-    """``POST /answer`` answers "ответ на: <query>" after ``delays[query]`` (or ``delay_s``) seconds."""
+    """``POST /answer`` answers "ответ на: <query>" after ``delays[query]`` (or ``delay_s``) seconds.
+
+    ``POST /v1/chat/completions`` streams the same answer, after the same delay:
+    ``chunks`` pieces (1: whole), ``chunk_delay_s`` apart; with ``break_after``
+    the connection drops after that many pieces, before the end.
+    """
 
     def __init__(self) -> None:
         self.delay_s = 0.0
         self.delays: dict[str, float] = {}
         self.queries: list[str] = []
+        self.chunks = 1
+        self.chunk_delay_s = 0.0
+        self.break_after: int | None = None
+        self.streamed = 0  # requests of /v1/chat/completions
         self.port = free_port()
         self._runner: web.AppRunner | None = None
 
@@ -42,6 +51,8 @@ class StubModelServer:
     async def start(self) -> StubModelServer:
         app = web.Application()
         app.router.add_post("/answer", self._answer)
+        app.router.add_post("/v1/chat/completions", self._stream)
+        app.router.add_get("/v1/models", self._models)
         app.router.add_get("/health", self._health)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -57,6 +68,30 @@ class StubModelServer:
         self.queries.append(query)
         await asyncio.sleep(self.delays.get(query, self.delay_s))
         return web.json_response({"answer": f"ответ на: {query}"})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "stub", "object": "model"}]})
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        query = (await request.json())["messages"][-1]["content"]
+        self.queries.append(query)
+        self.streamed += 1
+        await asyncio.sleep(self.delays.get(query, self.delay_s))
+        words = f"ответ на: {query}".split(" ")
+        size = -(-len(words) // self.chunks)
+        pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for index, piece in enumerate(pieces):
+            if index == self.break_after:
+                assert request.transport is not None
+                request.transport.abort()  # as a crashed server: no [DONE], no end of the chunked body
+                return response
+            delta = {"content": piece if index == 0 else " " + piece}
+            await response.write(f"data: {json.dumps({'choices': [{'delta': delta}]})}\n\n".encode())
+            await asyncio.sleep(self.chunk_delay_s)
+        await response.write(b"data: [DONE]\n\n")
+        return response
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "context_size": CONTEXT_SIZE})

@@ -1,8 +1,9 @@
 """A small fake Telegram Bot API server (aiohttp, loopback) for end-to-end tests and benchmarks.
 
 It speaks enough of the Bot API for ``python -m bot``: getMe, getUpdates with
-long polling, sendMessage, sendChatAction, setMyCommands, deleteWebhook,
-getFile and ``/file/bot<token>/<path>`` downloads. Tests queue updates as a
+long polling, sendMessage, sendMessageDraft (private chats only),
+editMessageText, sendChatAction, setMyCommands, deleteWebhook, getFile and
+``/file/bot<token>/<path>`` downloads. Tests queue updates as a
 user would send them, inject errors (429 with ``retry_after``, 5xx), and wait
 for what the bot sends back. Point the bot at it with
 ``TELEGRAM_API_URL=fake.base_url``.
@@ -187,6 +188,14 @@ class FakeBotAPI:
         """Texts delivered to ``chat_id`` (calls that got an injected error do not count)."""
         return [c.params["text"] for c in self.sent[chat_id]]
 
+    def shown_in(self, chat_id: int) -> list[str]:
+        """What the bot's messages in ``chat_id`` show now, edits included."""
+        return [self.messages[chat_id, c.result["message_id"]]["text"] for c in self.sent[chat_id]]
+
+    def delivered(self, method: str, chat_id: int) -> list[Call]:
+        """The calls of ``method`` for ``chat_id`` that did not get an injected error."""
+        return [c for c in self.calls_of(method) if not c.failed and int(c.params["chat_id"]) == chat_id]
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
@@ -274,15 +283,26 @@ class FakeBotAPI:
         message["reply_markup"] = json.loads(markup) if isinstance(markup, str) else markup
         return message
 
+    async def _m_sendMessageDraft(self, params: dict[str, Any]) -> Any:
+        if int(params["chat_id"]) < 0:
+            raise _bad_request("Bad Request: message drafts are available in private chats only")
+        if not 0 < len(params.get("text") or "") <= 4096 or not int(params["draft_id"]):
+            raise _bad_request("Bad Request: text must be 1-4096 characters, draft_id non-zero")
+        return True
+
+    async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
+        message = self.messages.get((int(params["chat_id"]), int(params["message_id"])))
+        if message is None or message["from"] != BOT_USER:
+            raise _bad_request("Bad Request: message to edit not found")
+        if message["text"] == params["text"]:  # as Telegram answers
+            raise _bad_request("Bad Request: message is not modified")
+        message["text"] = params["text"]
+        return message
+
     async def _m_getFile(self, params: dict[str, Any]) -> Any:
         file_id = params["file_id"]
         if file_id not in self.files:
-            raise web.HTTPBadRequest(
-                text=json.dumps(
-                    {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
-                ),
-                content_type="application/json",
-            )
+            raise _bad_request("Bad Request: invalid file_id")
         data = self.files[file_id]
         return {
             "file_id": file_id,
@@ -337,6 +357,11 @@ def reply_target(call: Call) -> int | None:
     if raw is None:
         return None
     return int((json.loads(raw) if isinstance(raw, str) else raw)["message_id"])
+
+
+def _bad_request(description: str) -> web.HTTPBadRequest:
+    body = {"ok": False, "error_code": 400, "description": description}
+    return web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
 
 
 def _error(status: int, description: str) -> web.Response:

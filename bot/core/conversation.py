@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.core import texts
 from bot.core.i18n import gettext as _
@@ -31,6 +32,23 @@ log = logging.getLogger(__name__)
 
 # Sends the answer; the id and text of each message it became.
 SendAnswer = Callable[[str], Awaitable[Sequence[tuple[int, str]]]]
+
+
+class AnswerStream(Protocol):
+    """An answer shown as it grows (bot/telegram/streaming.py): drafts, or a message edited."""
+
+    async def show(self, text: str) -> None:
+        """The answer so far; the sender may skip it (too soon after the last one, a 429)."""
+
+    async def finish(self, text: str) -> Sequence[tuple[int, str]]:
+        """The final text, never skipped; the id and text of each message it became."""
+
+
+class _StreamBroken(Exception):
+    def __init__(self, shown: str, error: ModelServerError) -> None:
+        super().__init__(shown)
+        self.shown = shown
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +105,13 @@ async def converse(
     send_answer: SendAnswer,
     send_notice: Callable[[str], Awaitable[object]],
     waiting: Callable[[], AbstractAsyncContextManager[object]] = nullcontext,
+    stream: Callable[[], AnswerStream] | None = None,
 ) -> None:
     """One exchange, whatever the front end: Telegram or the terminal chat.
 
-    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile). An
+    ``waiting`` wraps the model call (Telegram shows "typing" meanwhile). With
+    ``stream`` the answer is streamed and shown as it grows; a break midway
+    shows what arrived and the error line, and stores nothing. An
     edit (``ask.edited``) of the latest query is answered again and replaces
     that exchange; an edit of anything older, or one that leaves the query as
     it was, gets nothing.
@@ -107,20 +128,54 @@ async def converse(
     except ContextStoreUnavailable:
         await send_notice(_(texts.DATABASE_UNAVAILABLE))
         return
+    growing = stream() if stream is not None else None
     try:
-        async with waiting():
-            # The server sends a normalised answer, or "" when the model produced nothing.
-            answer = await model.answer(query, context) or None
+        if growing is None:
+            async with waiting():
+                # The server sends a normalised answer, or "" when the model produced nothing.
+                answer = await model.answer(query, context) or None
+        else:
+            answer = await _streamed(model, query, context, growing, waiting) or None
+    except _StreamBroken as broken:
+        log.warning("answer broke off in chat %d: %s", ask.scope.chat_id, broken.error)
+        assert growing is not None
+        await growing.finish(f"{broken.shown}\n\n{model_error_text(broken.error)}")
+        return
     except ModelServerError as exc:
         log.warning("no answer in chat %d: %s", ask.scope.chat_id, exc)
         await send_notice(model_error_text(exc))
         return
 
-    pieces = await send_answer(answer or _(texts.FALLBACK_ANSWER))
+    finish = send_answer if growing is None else growing.finish
+    pieces = await finish(answer or _(texts.FALLBACK_ANSWER))
     try:
         await _remember(ask, store, query, answer, pieces)
     except ContextStoreUnavailable:
         await send_notice(_(texts.CONTEXT_NOT_SAVED))
+
+
+async def _streamed(
+    model: ModelClient,
+    query: str,
+    context: Sequence[Turn],
+    growing: AnswerStream,
+    waiting: Callable[[], AbstractAsyncContextManager[object]],
+) -> str:
+    """The whole answer, normalised as ``/answer``'s is, shown as it grows."""
+    joined = ""
+    try:
+        async with AsyncExitStack() as until_first_piece:
+            await until_first_piece.enter_async_context(waiting())
+            async for piece in model.stream(query, context):
+                if not joined:
+                    await until_first_piece.aclose()  # from here on the answer shows itself
+                joined += piece
+                await growing.show(normalize(joined))
+    except ModelServerError as exc:
+        if normalize(joined):
+            raise _StreamBroken(normalize(joined), exc) from exc
+        raise
+    return normalize(joined)
 
 
 async def _remember(

@@ -1,8 +1,16 @@
-"""Retries of Bot API calls: 429 waits ``retry_after``; 5xx and network errors back off."""
+"""Retries of Bot API calls: 429 waits ``retry_after``; 5xx and network errors back off.
+
+Calls made under :func:`best_effort` are tried once: an intermediate draft or
+edit of a growing answer (bot/telegram/streaming.py) is replaced by the next
+one, and waiting out its 429 would only hold up the final text.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram import Bot
@@ -16,6 +24,18 @@ from tenacity.wait import wait_exponential
 log = logging.getLogger(__name__)
 
 RETRIABLE = (TelegramRetryAfter, TelegramServerError, TelegramNetworkError)
+# A context variable, not a field of the method: aiogram would send a field to Telegram.
+_BEST_EFFORT: ContextVar[bool] = ContextVar("best_effort", default=False)
+
+
+@contextmanager
+def best_effort() -> Iterator[None]:
+    """Bot API calls inside are not retried; their errors reach the caller at once."""
+    token = _BEST_EFFORT.set(True)
+    try:
+        yield
+    finally:
+        _BEST_EFFORT.reset(token)
 
 
 class RetryRequestMiddleware(BaseRequestMiddleware):
@@ -36,7 +56,7 @@ class RetryRequestMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         # Polling has its own backoff for getUpdates.
-        if method.__api_method__ == GetUpdates.__api_method__:
+        if method.__api_method__ == GetUpdates.__api_method__ or _BEST_EFFORT.get():
             return await make_request(bot, method)
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.attempts),

@@ -14,29 +14,12 @@ from bot.core.reply_chain import Replied
 from bot.storage.context_store import ContextStore
 from bot.storage.scope import scope_of, sender_id
 from bot.telegram import addressing
+from bot.telegram.streaming import DraftAnswer, EditedAnswer, split_message
 from dialogue.format import normalize
 
-TELEGRAM_MESSAGE_LIMIT = 4096
 # "typing" goes out only when the answer takes longer than this: a quick answer
 # needs no indicator, and each action is a Bot API call counted in its limits.
 TYPING_AFTER_S = 0.3
-
-
-def split_message(text: str, limit: int = TELEGRAM_MESSAGE_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at a line break or space where there is one."""
-    pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit + 1)
-        if cut <= limit // 2:
-            cut = rest.rfind(" ", 0, limit + 1)
-        if cut <= limit // 2:
-            cut = limit
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        pieces.append(rest)
-    return pieces
 
 
 def reply_parameters(message: Message) -> ReplyParameters | None:
@@ -69,9 +52,19 @@ def telegram_ask(message: Message, query: str, me: User, edited: bool = False) -
 
 
 async def answer_and_remember(
-    message: Message, query: str, store: ContextStore, model: ModelClient, me: User, edited: bool = False
+    message: Message,
+    query: str,
+    store: ContextStore,
+    model: ModelClient,
+    me: User,
+    edited: bool = False,
+    stream: bool = False,
 ) -> None:
-    """Answer ``message`` (``edited``: a new version of it, see docs/groups.md) and remember the exchange."""
+    """Answer ``message`` and remember the exchange.
+
+    ``edited``: a new version of it (docs/groups.md); ``stream``: the answer
+    grows on screen (bot/telegram/streaming.py).
+    """
     assert message.bot is not None
     bot, chat_id, thread_id = message.bot, message.chat.id, message.message_thread_id
 
@@ -79,6 +72,12 @@ async def answer_and_remember(
         # Model output is plain text: no HTML/Markdown parsing of what it wrote.
         pieces = split_message(answer)
         return [((await reply(message, piece, plain=True)).message_id, piece) for piece in pieces]
+
+    def growing() -> DraftAnswer | EditedAnswer:
+        # Drafts exist in private chats only.
+        if addressing.in_group(message):
+            return EditedAnswer(message, lambda piece: reply(message, piece, plain=True))
+        return DraftAnswer(message, send_answer)
 
     await converse(
         telegram_ask(message, query, me, edited),
@@ -92,4 +91,5 @@ async def answer_and_remember(
             message_thread_id=thread_id if message.is_topic_message else None,
             initial_sleep=TYPING_AFTER_S,
         ),
+        stream=growing if stream else None,
     )

@@ -21,14 +21,15 @@ from bot.core import texts
 TOKEN = "123456789:E2E-very-secret-token_xyz"
 
 
-async def stored_context(url: URL, user_id: int) -> list[dict[str, str]]:
+async def stored_context(url: URL, user_id: int, chat_id: int | None = None) -> list[dict[str, str]]:
+    """The stored context of (chat, sender); the sender's private chat unless ``chat_id`` is given."""
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
             row = (
                 await connection.execute(
-                    text("SELECT context FROM user_context WHERE chat_id = :u AND user_id = :u"),
-                    {"u": user_id},
+                    text("SELECT context FROM user_context WHERE chat_id = :c AND user_id = :u"),
+                    {"c": user_id if chat_id is None else chat_id, "u": user_id},
                 )
             ).scalar_one_or_none()
     finally:
@@ -105,6 +106,14 @@ async def test_bot_process_end_to_end(
 
         user = 1001
         sent = 0
+        history: list[dict[str, str]] = []
+
+        def exchange(query: str, answer: str) -> list[dict[str, str]]:
+            """The stored context after this exchange; the fallback line (no answer) is never stored."""
+            history.append({"role": "user", "text": query})
+            if answer != texts.FALLBACK_ANSWER:
+                history.append({"role": "bot", "text": answer})
+            return history[-3:]
 
         async def say(update_id: int, count: int = 1) -> list[str]:
             nonlocal sent
@@ -118,25 +127,19 @@ async def test_bot_process_end_to_end(
         assert "/clear_context" in (await say(fake_api.send_text(user, "/help")))[0]
 
         # Text with context: the DB row holds the exchanges, oldest first, trimmed to 3.
+        # The tiny model's random weights may say nothing, and the fallback line is never stored.
         # Telegram hiccups on the way (429 with retry_after, then a 500) are retried.
         fake_api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
         fake_api.fail_next("sendMessage", 500, "Internal Server Error")
         [first] = await say(fake_api.send_text(user, "привет"))
         assert first and first not in (texts.MODEL_UNAVAILABLE, texts.MODEL_FAILED, texts.MODEL_TIMEOUT)
+        # Streamed (STREAM_ANSWERS defaults to true): any draft shown was a beginning of the answer.
+        assert all(first.startswith(d.params["text"]) for d in fake_api.calls_of("sendMessageDraft"))
         assert [c.failed for c in fake_api.calls_of("sendMessage")][-3:] == [True, True, False]
-        turns: list[dict[str, str]] = []
-
-        def after(query: str, answer: str) -> list[dict[str, str]]:
-            """The stored context after an exchange; the fallback line is never the bot's turn."""
-            turns.append({"role": "user", "text": query})
-            if answer != texts.FALLBACK_ANSWER:
-                turns.append({"role": "bot", "text": answer})
-            return turns[-3:]
-
-        expected = after("привет", first)
+        expected = exchange("привет", first)
         assert await eventual_context(pg_database, user, expected) == expected
         [second] = await say(fake_api.send_text(user, "как дела?"))
-        expected = after("как дела?", second)
+        expected = exchange("как дела?", second)
         assert await eventual_context(pg_database, user, expected) == expected
 
         # A sticker gets the hint, the context stays.
@@ -146,7 +149,7 @@ async def test_bot_process_end_to_end(
         recognised, answer = await say(fake_api.send_voice(user, russian_voice_ogg, duration=2), 2)
         assert recognised.startswith("Распознано: ") and "сегодня" in recognised.lower()
         transcript = recognised.removeprefix("Распознано: ")
-        expected = after(transcript, answer)
+        expected = exchange(transcript, answer)
         assert await eventual_context(pg_database, user, expected) == expected
 
         # A broken voice file: a clear reply, nothing stored.
@@ -166,7 +169,7 @@ async def test_bot_process_end_to_end(
         await wait_healthy(model_url, model, model_log)
         [again] = await say(fake_api.send_text(user, "а теперь?"))
         assert again != texts.MODEL_UNAVAILABLE
-        expected = after("а теперь?", again)
+        expected = exchange("а теперь?", again)
         assert await eventual_context(pg_database, user, expected) == expected
         assert bot.poll() is None
     finally:
@@ -211,14 +214,27 @@ async def test_bot_with_rejected_token_fails_fast(fake_api: FakeBotAPI, tmp_path
 
 
 async def recording_model_server(port: int, contexts: list[dict[str, object]]) -> web.AppRunner:
-    """Answers "ответ N" and records each request (query and context) it gets."""
+    """Answers "ответ N" and records each request (query and context) it gets, streamed or not."""
 
     async def answer(request: web.Request) -> web.Response:
         contexts.append(await request.json())
         return web.json_response({"answer": f"ответ {len(contexts)}"})
 
+    async def stream(request: web.Request) -> web.Response:
+        *turns, query = (await request.json())["messages"]
+        context = [{"role": "user" if t["role"] == "user" else "bot", "text": t["content"]} for t in turns]
+        contexts.append({"query": query["content"], "context": context})
+        delta = {"content": f"ответ {len(contexts)}"}
+        piece = json.dumps({"choices": [{"delta": delta}]}, ensure_ascii=False)
+        return web.Response(text=f"data: {piece}\n\ndata: [DONE]\n\n", content_type="text/event-stream")
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "recording"}]})
+
     app = web.Application()
     app.router.add_post("/answer", answer)
+    app.router.add_post("/v1/chat/completions", stream)
+    app.router.add_get("/v1/models", models)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

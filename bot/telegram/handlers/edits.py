@@ -16,8 +16,11 @@ from bot.telegram.filters import Allowed
 from bot.telegram.sending import answer_and_remember
 
 
-async def edited_text(message: Message, store: ContextStore, model: ModelClient, me: User) -> None:
-    await answer_and_remember(message, without_bot_mentions(message, me), store, model, me, edited=True)
+async def edited_text(
+    message: Message, store: ContextStore, model: ModelClient, me: User, settings: Settings
+) -> None:
+    query = without_bot_mentions(message, me)
+    await answer_and_remember(message, query, store, model, me, edited=True, stream=settings.stream_answers)
 
 
 def build_router(settings: Settings) -> Router:

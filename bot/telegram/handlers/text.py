@@ -6,14 +6,18 @@ from aiogram import F, Router
 from aiogram.types import Message, User
 
 from bot.core.model_client import ModelClient
+from bot.settings import Settings
 from bot.storage.context_store import ContextStore
 from bot.telegram.addressing import without_bot_mentions
 from bot.telegram.sending import answer_and_remember
 
 
-async def text_message(message: Message, store: ContextStore, model: ModelClient, me: User) -> None:
+async def text_message(
+    message: Message, store: ContextStore, model: ModelClient, me: User, settings: Settings
+) -> None:
     # The bot's own "@name" is how it was called, not part of what it is asked.
-    await answer_and_remember(message, without_bot_mentions(message, me), store, model, me)
+    query = without_bot_mentions(message, me)
+    await answer_and_remember(message, query, store, model, me, stream=settings.stream_answers)
 
 
 def build_router() -> Router:

@@ -75,7 +75,7 @@ async def voice_message(
 
     await collect_message(message, transcript, learning, chat_settings)
     await reply(message, _(texts.RECOGNIZED).format(transcript=transcript), plain=True)
-    await answer_and_remember(message, transcript, store, model, me)
+    await answer_and_remember(message, transcript, store, model, me, stream=settings.stream_answers)
 
 
 def build_router() -> Router:
