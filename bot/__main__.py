@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aiogram.types import User
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bot.core.speech import Recognizer
     from bot.settings import Settings
 
 log = logging.getLogger("bot")
@@ -32,7 +33,6 @@ async def run(settings: Settings, token: str) -> None:
     from bot.core.model_client import ModelClient
     from bot.core.model_facts import adopt_server_context_size
     from bot.core.model_watch import ModelWatch
-    from bot.core.speech import Recognizer, build_recognizer
     from bot.intake.health import Health, start_health_server
     from bot.intake.serve import serve
     from bot.storage.context_store import ContextStore
@@ -42,6 +42,7 @@ async def run(settings: Settings, token: str) -> None:
     from bot.telegram.app import build_bot, build_dispatcher
 
     engine = create_engine(settings)
+    exchanges = create_engine(settings, synchronous_commit=False)  # the context store's exchange writes
     model = ModelClient.for_settings(settings)
     inbox = Inbox(engine, settings.db_timeout_s, flood_period_s=settings.rate_limit_period_s)
     recognizer: Recognizer | None = None
@@ -52,17 +53,16 @@ async def run(settings: Settings, token: str) -> None:
     if settings.health_port is not None:
         health_server = await start_health_server(health, settings.webhook_host, settings.health_port)
     try:
-        await _migrated(engine, settings)
+        await _ready_database(engine, settings)
         me = await _check_token(bot, settings)
         settings = await adopt_server_context_size(settings, model)
-        try:
-            recognizer = await asyncio.to_thread(build_recognizer, settings)
-        except Exception as exc:  # text keeps working without voice
-            log.error("speech recognition disabled: %s: %s", type(exc).__name__, exc)
+        recognizer = await _recognizer(settings)
 
         # Two attempts: a connection broken by a database restart fails at once and the
         # second one works; a hung database costs 2 x DB_TIMEOUT_S before the apology.
-        store = ContextStore(engine, settings.context_size, attempts=2, forget_inbox=forget_sender)
+        store = ContextStore(
+            engine, settings.context_size, attempts=2, forget_inbox=forget_sender, exchange_engine=exchanges
+        )
         dp = build_dispatcher(settings, store, model, recognizer)
         if settings.model_watch_s > 0:  # a hot-swapped model may read another number of messages
             watching = asyncio.create_task(ModelWatch(settings, model, store).run(), name="model-watch")
@@ -87,10 +87,10 @@ async def run(settings: Settings, token: str) -> None:
             recognizer.close()
         await inbox.close()
         await engine.dispose()
+        await exchanges.dispose()
 
 
-async def _migrated(engine: AsyncEngine, settings: Settings) -> None:
-    """The database answers (retried while it starts) and is migrated; else a StartupError."""
+async def _ready_database(engine: AsyncEngine, settings: Settings) -> None:
     from bot.startup import StartupError
     from bot.storage.db import DatabaseUnavailable, check_database, upgrade_database
 
@@ -99,6 +99,16 @@ async def _migrated(engine: AsyncEngine, settings: Settings) -> None:
     except DatabaseUnavailable as exc:
         raise StartupError(str(exc)) from exc
     await upgrade_database(engine)
+
+
+async def _recognizer(settings: Settings) -> Recognizer | None:
+    from bot.core.speech import build_recognizer
+
+    try:
+        return await asyncio.to_thread(build_recognizer, settings)
+    except Exception as exc:  # text keeps working without voice
+        log.error("speech recognition disabled: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 async def _check_token(bot: Bot, settings: Settings) -> User:

@@ -21,8 +21,9 @@ from bot.intake.health import Health
 from bot.intake.notices import Apologies, WouldAnswer
 from bot.intake.polling import poll
 from bot.intake.webhook import register_webhook, start_server
-from bot.intake.workers import LINGER_S, Delivery
+from bot.intake.workers import LINGER_S, Delivery, Process
 from bot.settings import Settings
+from bot.storage.chat_settings import ChatSettingsStore, StoredSettings
 from bot.storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,7 @@ async def serve(
     """``would_answer``: the routers' rules for a raw update, for the apology while it cannot be stored."""
     allowed_updates = dp.resolve_used_update_types()
 
-    async def process(payload: dict[str, Any], recent_messages: int) -> None:
-        update = Update.model_validate(payload, context={"bot": bot})
-        await dp.feed_update(bot, update, recent_messages=recent_messages)
-
-    delivery = Delivery(inbox, process, linger_s=LINGER_S[settings.bot_mode])
+    delivery = Delivery(inbox, _processor(bot, dp), linger_s=LINGER_S[settings.bot_mode])
     apologies = Apologies(bot, translator(build_i18n(), settings.bot_language), would_answer)
     stop = _stop_on_signals()
     # The routers' own start-up (command menu, retention purge), as aiogram's polling would run it.
@@ -80,6 +77,19 @@ async def serve(
     else:
         log.info("stopped: nothing left in progress")
     await dp.emit_shutdown(**lifecycle)
+
+
+def _processor(bot: Bot, dp: Dispatcher) -> Process:
+    chat_settings_store: ChatSettingsStore = dp["chat_settings_store"]
+
+    async def process(payload: dict[str, Any], recent_messages: int, stored: StoredSettings | None) -> None:
+        update = Update.model_validate(payload, context={"bot": bot})
+        data: dict[str, Any] = {"recent_messages": recent_messages}
+        if stored is not None:  # read with the update: no query of its own (bot/telegram/chat_settings.py)
+            data["chat_settings"] = chat_settings_store.resolve(stored)
+        await dp.feed_update(bot, update, **data)
+
+    return process
 
 
 def _stop_on_signals() -> asyncio.Event:

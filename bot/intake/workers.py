@@ -19,6 +19,7 @@ from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, wait_fixed
 
+from bot.storage.chat_settings import StoredSettings
 from bot.storage.inbox import Inbox, InboxUnavailable, Waiting, entry_of
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ LINGER_S = {"polling": 2.0, "webhook": 0.5}
 RETRY_DONE_S = 1.0
 CACHED_PAYLOADS = 10_000
 
-# (payload, the sender's messages in the flood-control window up to this one)
-Process = Callable[[dict[str, Any], int], Awaitable[None]]
+# (payload, the sender's messages in the flood-control window up to this one, the chat's settings row)
+Process = Callable[[dict[str, Any], int, StoredSettings | None], Awaitable[None]]
 
 
 class Delivery:
@@ -150,7 +151,7 @@ class Delivery:
         if payload is None:
             payload = json.loads(row.payload) if isinstance(row.payload, str) else row.payload
         try:
-            await self._process(payload, row.recent)
+            await self._process(payload, row.recent, row.settings)
         except Exception:  # one bad update must not block its chat
             log.exception("update %d failed; marked done so that its chat goes on", row.update_id)
 

@@ -2,14 +2,15 @@
 
 A column left NULL (or a chat without a row) takes the environment's default:
 GROUP_REPLY_MODE, BOT_LANGUAGE, LEARNING_DEFAULT. The row is read for every
-update (one primary-key SELECT), so a change applies to the next message on
-every replica.
+update, so a change applies to the next message on every replica: the inbox
+reads it with the update (bot/storage/inbox.py), :meth:`ChatSettingsStore.get`
+where an update comes another way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,6 +44,17 @@ class ChatSettings:
     learning: bool
 
 
+class StoredSettings(NamedTuple):
+    """A chat's row as stored: NULL (None) where its admins have not chosen, or without a row."""
+
+    reply_mode: ReplyMode | None
+    language: str | None
+    learning: bool | int | None
+
+
+NOT_STORED = StoredSettings(None, None, None)
+
+
 class ChatSettingsStore:
     def __init__(self, engine: AsyncEngine, defaults: ChatSettings, attempts: int = 2) -> None:
         # Single statements: no BEGIN/COMMIT round trips.
@@ -54,15 +66,17 @@ class ChatSettingsStore:
         async def run() -> ChatSettings:
             async with self.engine.connect() as connection:
                 row = (await connection.execute(_SELECT, {"chat_id": chat_id})).first()
-            if row is None:
-                return self.defaults
-            return ChatSettings(
-                reply_mode=row.reply_mode or self.defaults.reply_mode,
-                language=row.language or self.defaults.language,
-                learning=self.defaults.learning if row.learning is None else bool(row.learning),
-            )
+            return self.resolve(NOT_STORED if row is None else StoredSettings(*row))
 
         return await with_retries(run, self._attempts)
+
+    def resolve(self, row: StoredSettings) -> ChatSettings:
+        """What applies: the row's columns, the defaults where they are NULL."""
+        return ChatSettings(
+            reply_mode=row.reply_mode or self.defaults.reply_mode,
+            language=row.language or self.defaults.language,
+            learning=self.defaults.learning if row.learning is None else bool(row.learning),
+        )
 
     async def set(
         self, chat_id: int, column: Literal["reply_mode", "language", "learning"], value: object

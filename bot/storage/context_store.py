@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -69,7 +70,10 @@ class ContextStore:
         context_size: int,
         attempts: int = 3,
         forget_inbox: InboxForget | None = None,
+        exchange_engine: AsyncEngine | None = None,
     ) -> None:
+        """``exchange_engine``: one made with ``create_engine(..., synchronous_commit=False)``
+        for the exchange writes; without it, each exchange opts out in its own transaction."""
         if context_size < 1:
             raise ValueError("context_size must be at least 1")
         self.context_size = context_size
@@ -80,6 +84,11 @@ class ContextStore:
         # SQLite exchange and /forget need a transaction of several statements.
         self._transactional = self.transactional_engine = engine
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._exchange = (
+            None
+            if exchange_engine is None
+            else exchange_engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     async def get(self, scope: Scope) -> list[Turn]:
         """The stored conversation, oldest first; [] for a new one."""
@@ -146,11 +155,7 @@ class ContextStore:
             statement = sql.APPEND_POSTGRES if query_message_id is None else sql.EXCHANGE_POSTGRES
 
             async def run() -> bool:
-                # No waiting for the WAL flush, in this transaction only (sql.ASYNC_COMMIT says why).
-                async with self._transactional.begin() as connection:
-                    await connection.execute(sql.ASYNC_COMMIT)
-                    stored = await connection.execute(statement, params)
-                    return query_message_id is None or stored.first() is not None
+                return await self._write_async(statement, params, always=query_message_id is None)
 
         elif query_message_id is None:
 
@@ -170,6 +175,22 @@ class ContextStore:
                 return True
 
         return await self._retry(run)
+
+    async def _write_async(self, statement: Any, params: dict[str, Any], always: bool) -> bool:
+        """One exchange statement, not waiting for its WAL flush (sql.ASYNC_COMMIT says why).
+
+        True if it stored something (``always``: it always does).
+        """
+        connecting: AbstractAsyncContextManager[AsyncConnection]
+        if self._exchange is not None:  # connections set up for it: no round trips of its own
+            connecting = self._exchange.connect()
+        else:
+            connecting = self._transactional.begin()  # opts out in this transaction only
+        async with connecting as connection:
+            if self._exchange is None:
+                await connection.execute(sql.ASYNC_COMMIT)
+            stored = await connection.execute(statement, params)
+            return always or stored.first() is not None
 
     async def replace_exchange(
         self,

@@ -46,8 +46,14 @@ class DatabaseUnavailable(RuntimeError):
     """The database did not answer within the configured retries."""
 
 
-def create_engine(settings: Settings | URL | str, timeout_s: float | None = None) -> AsyncEngine:
-    """The async engine; every wait on the database is bounded by ``timeout_s`` (DB_TIMEOUT_S)."""
+def create_engine(
+    settings: Settings | URL | str, timeout_s: float | None = None, *, synchronous_commit: bool = True
+) -> AsyncEngine:
+    """The async engine; every wait on the database is bounded by ``timeout_s`` (DB_TIMEOUT_S).
+
+    ``synchronous_commit=False`` (PostgreSQL): its commits do not wait for their WAL
+    flush, for the context store's exchange writes only (context_sql.ASYNC_COMMIT says why).
+    """
     if isinstance(settings, Settings):
         url, timeout_s = make_url(settings.sqlalchemy_url), settings.db_timeout_s
     else:
@@ -56,7 +62,10 @@ def create_engine(settings: Settings | URL | str, timeout_s: float | None = None
     if url.get_backend_name() == "postgresql":
         # Commits wait for their WAL flush (PostgreSQL's default): an inbox row is
         # acknowledged to Telegram once committed, and a /forget to the user. Only
-        # the context store's exchange writes opt out, per transaction (context_store.py).
+        # the context store's exchange writes opt out, on an engine of their own: set
+        # when connecting, it costs no round trips per write (a SET LOCAL costs three).
+        if not synchronous_commit:
+            connect_args["server_settings"] = {"synchronous_commit": "off"}
         # Client side: a frozen server accepts TCP and then answers nothing.
         connect_args["timeout"] = timeout_s  # connecting
         connect_args["command_timeout"] = timeout_s  # each statement

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from bot.storage.chat_settings import StoredSettings
 from bot.storage.db import CONNECTION_ERRORS
 from bot.storage.scope import sender_id
 
@@ -59,11 +60,14 @@ _INSERT = {
 # The chat's next update, and how many messages its sender sent in this chat in the
 # flood-control window up to it (from any replica: the count lives here, not in a
 # process). Per chat: a busy group must not use up the sender's private chat. The
-# index telegram_inbox_flood (migration 0004) serves the count.
+# index telegram_inbox_flood (migration 0004) serves the count. And the chat's row of
+# chat_settings (NULLs without one), read in the statement that hands the update over:
+# a change applies to the next message on every replica, at no round trip of its own.
 _NEXT_COLUMNS = (
     "SELECT i.update_id, i.payload, (SELECT count(*) FROM telegram_inbox s "
     "WHERE s.chat_id = i.chat_id AND s.sender_id = i.sender_id AND s.sent_at > i.sent_at - :period "
-    "AND s.update_id <= i.update_id) AS recent FROM telegram_inbox i "
+    "AND s.update_id <= i.update_id) AS recent, c.reply_mode, c.language, c.learning "
+    "FROM telegram_inbox i LEFT JOIN chat_settings c ON c.chat_id = i.chat_id "
     "WHERE i.chat_id = :chat_id AND i.done_at IS NULL AND i.update_id <> :after "
     "ORDER BY i.update_id LIMIT 1"
 )
@@ -118,11 +122,13 @@ class Entry:
 
 
 class Waiting(NamedTuple):
-    """A chat's next update: its payload (JSON text or decoded) and its sender's recent messages."""
+    """A chat's next update: its payload (JSON text or decoded), its sender's recent count, its chat's row."""
 
     update_id: int
     payload: str | dict[str, Any]
     recent: int
+    # None for chat 0 (an update other than a message: its chat is not the inbox's to know).
+    settings: StoredSettings | None
 
 
 def strip_control(value: Any) -> Any:
@@ -190,7 +196,10 @@ class Inbox:
                 if done is not None:
                     await connection.execute(_DONE_SQLITE, params)
                 row = (await connection.execute(_NEXT, params)).first()
-            return None if row is None else Waiting(int(row[0]), row[1], int(row[2]))
+            if row is None:
+                return None
+            settings = StoredSettings(row[3], row[4], row[5]) if chat_id else None
+            return Waiting(int(row[0]), row[1], int(row[2]), settings)
 
         return await self._pooled(run)
 

@@ -1,9 +1,10 @@
 """Per-update resources of a chat: its settings (/settings) and, where learning is on, the corpus.
 
 :class:`ChatSettingsMiddleware` is an outer middleware of the updates, before
-the i18n middleware: it reads the chat's row once per update (a change applies
-to the next message on every replica) and hands it on as ``chat_settings``,
-which the language, the ``SpeaksHere`` filter and learning read.
+the i18n middleware: it hands the chat's settings on as ``chat_settings``,
+which the language, the ``SpeaksHere`` filter and learning read. The inbox
+reads them with the update (bot/intake/serve.py passes them in); an update fed
+without them (tests, the terminal chat) has its chat's row read here.
 
 :class:`CollectMiddleware` is an outer middleware of the messages: it runs for
 every message of the chat, before the filters that decide whether the bot
@@ -39,7 +40,9 @@ class ChatSettingsMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         chat: Chat | None = data.get("event_chat")
-        if chat is not None:
+        if chat is None:
+            data.pop("chat_settings", None)  # no chat, no chat's settings
+        elif "chat_settings" not in data:
             try:
                 data["chat_settings"] = await self.store.get(chat.id)
             except ContextStoreUnavailable:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL
 
 from bot.core import texts
 from bot.settings import Settings
+from bot.storage.chat_settings import ChatSettings
 from tests.bot.group_updates import ANONYMOUS_ADMIN, GROUP, OTHER_GROUP, mention, message, person, update
 from tests.bot.settings_updates import buttons, press
 from tests.bot.test_handlers import Harness, make_harness
@@ -58,6 +59,15 @@ async def test_reply_mode_press_applies_to_the_next_message_in_that_chat_only(gr
     assert buttons(redrawn.reply_markup)[0] == ["по упоминанию", "✓ на всё", "только команды"]
     assert await group.send(update(message(GROUP, MEMBER, "просто болтаем"))) == ["ответ на: просто болтаем"]
     assert await group.send(update(message(OTHER_GROUP, MEMBER, "а тут?"))) == []  # GROUP_REPLY_MODE
+
+
+async def test_settings_handed_in_with_the_update_are_the_ones_that_apply(group: Harness) -> None:
+    """The inbox reads the chat's row with the update (bot/intake/serve.py): no read of its own here."""
+    chatter = update(message(GROUP, MEMBER, "просто болтаем"))
+    before = len(group.bot.mocked.sent())
+    await group.dp.feed_update(group.bot, chatter, chat_settings=ChatSettings("all", None, learning=False))
+    assert [m.text for m in group.bot.mocked.sent()[before:]] == ["ответ на: просто болтаем"]
+    assert await group.send(update(message(GROUP, MEMBER, "просто болтаем"))) == []  # its row: none
 
 
 async def test_a_press_applies_on_every_replica(pg_database: URL) -> None:

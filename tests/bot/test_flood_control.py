@@ -48,7 +48,9 @@ async def replicas(pg_database: URL) -> AsyncIterator[list[Replica]]:
         dp = build_dispatcher(settings, ContextStore(engine, 3), model, None)
         bot = MockedBot()
 
-        async def process(payload: dict[str, Any], recent: int, dp: Any = dp, bot: MockedBot = bot) -> None:
+        async def process(
+            payload: dict[str, Any], recent: int, _: Any, dp: Any = dp, bot: MockedBot = bot
+        ) -> None:
             update = Update.model_validate(payload, context={"bot": bot})
             await dp.feed_update(bot, update, recent_messages=recent)
 

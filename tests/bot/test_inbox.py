@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.support.bot_processes import TOKEN, text_update
 from benchmarks.support.fake_bot_api import FakeBotAPI
+from bot.storage.chat_settings import ChatSettings, ChatSettingsStore, StoredSettings
 from bot.storage.db import create_engine
 from bot.storage.inbox import Inbox, entry_of, forget_sender
 
@@ -22,7 +23,7 @@ async def payloads(inbox: Inbox, chat_id: int) -> list[dict[str, Any]]:
     """The chat's waiting updates in processing order, each marked done as it is taken."""
     taken, done = [], None
     while (row := await inbox.next(chat_id, done)) is not None:
-        done, payload, _ = row
+        done, payload = row.update_id, row.payload
         taken.append(json.loads(payload) if isinstance(payload, str) else payload)
     return taken
 
@@ -41,6 +42,25 @@ async def test_duplicates_are_dropped_and_order_is_arrival(migrated_engine: Asyn
     assert await inbox.pending_chats() == [2]
     # Done rows still catch a late re-send.
     assert await inbox.add([entry_of(second)]) == set()
+    await inbox.close()
+
+
+async def test_the_next_update_comes_with_its_chat_settings_as_they_are_now(
+    migrated_engine: AsyncEngine,
+) -> None:
+    """Read in the statement that hands the update over: a change applies to the very next one."""
+    inbox = Inbox(migrated_engine, timeout_s=5)
+    store = ChatSettingsStore(migrated_engine, ChatSettings("mention", None, learning=False))
+    first, second = text_update(TELEGRAM, 5, "раз"), text_update(TELEGRAM, 5, "два")
+    await inbox.add([entry_of(first), entry_of(second)])
+    row = await inbox.next(5)
+    assert row is not None and row.settings == StoredSettings(None, None, None)  # no row yet
+    await store.set(5, "reply_mode", "all")
+    await store.set(5, "learning", True)
+    row = await inbox.next(5, done=row.update_id)
+    assert row is not None and row.update_id == second["update_id"]
+    assert row.settings is not None
+    assert store.resolve(row.settings) == ChatSettings("all", None, learning=True) == await store.get(5)
     await inbox.close()
 
 
