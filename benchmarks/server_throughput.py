@@ -222,7 +222,8 @@ def start_servers(
     for label, (engine, compute) in engines.items():
         replicas = {"ENGINE_REPLICAS": label.partition("+")[2] or "1"}
         servers[label] = ModelServer(model_dir, engine, compute, env | replicas, args.clients)
-        if args.baseline_tree is not None:
+        # The baseline has no replicas (ENGINE_REPLICAS is new): its server would be the plain one again.
+        if args.baseline_tree is not None and "+" not in label:
             tree = args.baseline_tree.resolve()
             servers[baseline_label(label)] = ModelServer(model_dir, engine, compute, env, args.clients, tree)
     return servers

@@ -59,6 +59,7 @@ class Batcher:
         metrics: ServerMetrics,
         executor: ThreadPoolExecutor,
         parallel_calls: int = 1,
+        owns_executor: bool = False,
     ) -> None:
         self._generate = generate
         self._max_batch_size = max_batch_size
@@ -73,6 +74,8 @@ class Batcher:
         # One thread per call that may run at once: one, but for CTranslate2's replicas.
         self._executor = executor
         self._parallel_calls = parallel_calls
+        # Replicas' threads are this batcher's own: a model swapped out lets them go with it.
+        self._owns_executor = owns_executor
         self._worker: asyncio.Task[None] | None = None
         self._calls: set[asyncio.Task[None]] = set()
         # Requests waiting or generating; a batcher being retired stops once none is left.
@@ -88,6 +91,8 @@ class Batcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self) -> None:
         """Answer every request already queued, then stop (a model swapped out finishes its own)."""

@@ -232,6 +232,7 @@ class ModelService:
             metrics=self.metrics,
             executor=executor,
             parallel_calls=parallel,
+            owns_executor=executor is not self.worker,
         )
         batcher.start()
         return Served(engine, batcher, revision, datetime.now(UTC))

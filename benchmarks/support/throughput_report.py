@@ -35,7 +35,7 @@ def print_against_baseline(mode: str, many: dict[str, float], args: argparse.Nam
     print(f"\n{mode}: {args.clients}-client requests/s, this tree against {args.baseline_tree}")
     print(f"{'engine':<26} {'baseline':>9} {'this tree':>10} {'new/old':>8}")
     for label in many:
-        if label != engine_label(label):
+        if label != engine_label(label) or baseline_label(label) not in many:
             continue
         old, new = many[baseline_label(label)], many[label]
         print(f"{label:<26} {old:>9.3f} {new:>10.3f} {new / old:>8.2f}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -148,14 +149,14 @@ class Overlap:
     calls: tuple[float, float]  # generate calls, requests answered: from A's start to B's and A's end
 
 
-async def overlap(live: LiveServer, **extra: Any) -> Overlap:
+async def overlap(live: LiveServer, long: int = LONG, **extra: Any) -> Overlap:
     """A long streamed answer A, and a short B sent once A's first pieces arrived; then each alone."""
     async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
-        alone_a = await chat(live, client, QUERY_A, LONG, asyncio.Event(), **extra)
+        alone_a = await chat(live, client, QUERY_A, long, asyncio.Event(), **extra)
         alone_b = await chat(live, client, QUERY_B, SHORT, **extra)
         before = await generate_calls(client)
         first = asyncio.Event()
-        a = asyncio.create_task(chat(live, client, QUERY_A, LONG, first, **extra))
+        a = asyncio.create_task(chat(live, client, QUERY_A, long, first, **extra))
         await asyncio.wait_for(first.wait(), 30)
         sent_b = time.monotonic()
         b = await chat(live, client, QUERY_B, SHORT, **extra)
@@ -220,6 +221,32 @@ async def test_ctranslate2_answers_a_request_sent_mid_answer_as_alone_in_the_nex
     assert_same_answers(run)
     assert run.calls == (2, 2), "CTranslate2 cannot add rows: B waits for a call of its own"
     assert run.together[1].ended > run.together[0].ended
+
+
+async def test_ctranslate2_replicas_start_a_request_sent_mid_answer_on_the_free_one(
+    endless_model_dir: Path,
+) -> None:
+    # A longer A than LONG: CTranslate2 writes the tiny model's tokens fast, and B must start inside A.
+    long = 230
+    settings = endless_settings(endless_model_dir, "ctranslate2").model_copy(
+        update={"engine_replicas": 2, "generation": greedy(max_new_tokens=long)}
+    )
+    with serve(settings) as live:
+        run = await overlap(live, long)
+        running = replica_threads()
+    assert_same_answers(run)
+    assert run.calls == (2, 2), "each request in a call of its own, on its own replica"
+    a, b = run.together
+    assert b.ended < a.ended, "B waited for A's replica instead of taking the free one"
+    assert len(running) == 2
+    deadline = time.monotonic() + 5
+    while replica_threads() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not replica_threads(), "the replicas' threads outlived the server"
+
+
+def replica_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("replica")]
 
 
 def test_rows_joining_at_staggered_steps_decode_the_tokens_they_decode_alone(
