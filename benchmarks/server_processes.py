@@ -24,9 +24,21 @@ def rss_mib(pid: int) -> float:
 
 
 class ModelServer:
-    """Started at construction, answering once ``/health`` says so."""
+    """Started at construction, answering once ``/health`` says so.
 
-    def __init__(self, model_dir: Path, engine: str, compute: str, env: dict[str, str], batch: int) -> None:
+    ``tree``: the checkout whose ``model_server`` runs (another one's, to compare
+    against it), in this interpreter's environment.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        engine: str,
+        compute: str,
+        env: dict[str, str],
+        batch: int,
+        tree: Path = ROOT,
+    ) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         settings = {
@@ -35,8 +47,10 @@ class ModelServer:
             "REQUEST_TIMEOUT_S": "900",
         }  # fmt: skip
         clean = {k: v for k, v in os.environ.items() if not k.startswith("GEN_")}
+        # The tree's own packages, not those this tree put on PYTHONPATH or installed editable.
+        clean["PYTHONPATH"] = str(tree)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "model_server"], env=clean | env | settings, cwd=ROOT
+            [sys.executable, "-m", "model_server"], env=clean | env | settings, cwd=tree
         )
         self.pid = self._process.pid
         deadline = time.monotonic() + 900

@@ -4,14 +4,17 @@
     python -m benchmarks.server_throughput --engine transformers --engine ctranslate2:float32 --rounds 3
     python -m benchmarks.server_throughput --small --rounds 1     # a quick dry run of the script
     python -m benchmarks.server_throughput --context 3            # each query after 3 messages
+    python -m benchmarks.server_throughput --stream --context 3 --baseline-tree /tmp/base
 
 A random-weight GPT-2 of ruDialoGPT-medium's shape (24 layers, 1024 wide, 16
 heads, vocab 50261; the tokenizer is the tests' small one, so the embedding has
 more rows than the tokenizer has tokens) answers with settings both engines
 honour: greedy, and the model card's sampling with one beam. Tokens that hold
 "@" and EOS get zero embeddings, so no answer stops early: every request is
-``--new-tokens`` tokens on every path. By default a request is its query alone;
-``--context N`` puts the last N messages of a short chat before it, as the bot
+``--new-tokens`` tokens on every path; tokens that print nothing (rows past the
+tokenizer's among them) get zero embeddings too, so every answer streams text.
+By default a request is its query alone; ``--context N`` puts the last N
+messages of a short chat before it, as the bot
 does (how fast an engine reads a prompt shows there).
 
 Each engine runs as a real ``python -m model_server`` process (its peak RSS is
@@ -21,8 +24,18 @@ at 1 and at ``--clients`` concurrent clients, the bare batched call, peak RSS,
 and ratios against the first engine (transformers fp32). Then Poisson arrivals
 at 70% of each engine's measured capacity: what a user waits under real traffic.
 
+``--stream`` adds the same arrivals streamed over ``/v1/chat/completions``
+(SSE), as the bot asks: time to first token and total time of a lone request,
+then p50/p95 of both under the load and p95 against the lone request.
+``--baseline-tree``: another checkout (``git worktree add --detach /tmp/base main``)
+whose model server runs beside this tree's, each engine's two taking turns, in
+this interpreter's environment; its 16-client throughput is printed against
+this tree's, and it streams too.
+
 Targets on a CPU: CTranslate2 int8 >= 2.5x requests/s at 1 and 16 clients and
-peak RSS <= 0.6x of transformers fp32; server(16) >= 0.9x bare batched (16).
+peak RSS <= 0.6x of transformers fp32; server(16) >= 0.9x bare batched (16);
+this tree >= 0.9x the baseline's requests/s at 16 clients; streamed under 70%
+load, p95 time to first token <= 3x and p95 total <= 2.5x the lone request's.
 """
 
 from __future__ import annotations
@@ -30,16 +43,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
-import statistics
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from benchmarks.server_processes import ModelServer, rss_mib
+from benchmarks.support.bare_engine import Bare
+from benchmarks.support.poisson_load import answered, arrivals, print_stream_table, stream_figures
+from benchmarks.support.throughput_report import (
+    baseline_label,
+    engine_label,
+    print_against_baseline,
+    print_poisson,
+    print_tables,
+)
 from benchmarks.support.tiny_model import build_tokenizer
 from dialogue.generation import MODEL_CARD_GENERATION as CARD
 
@@ -69,6 +90,18 @@ def chat(messages: int) -> list[dict[str, str]]:
     return CHAT[len(CHAT) - messages :]
 
 
+def silent_tokens(tokenizer: Any, rows: int) -> list[int]:
+    """Token ids an answer must not hold: "@" (the speaker tag would end it), EOS, and those that
+    print nothing alone (rows past the tokenizer's, halves of a character, whitespace, control
+    characters): the server would stream no text, and a stream's first token could not be timed."""
+
+    def silent(text: str) -> bool:
+        return "@" in text or "\ufffd" in text or not text.strip() or not text.strip().isprintable()
+
+    quiet = [i for i in range(len(tokenizer)) if silent(tokenizer.decode([i]))]
+    return sorted({*quiet, tokenizer.eos_token_id, *range(len(tokenizer), rows)})
+
+
 def build_model(out_dir: Path, small: bool, seed: int = 0) -> None:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -79,99 +112,27 @@ def build_model(out_dir: Path, small: bool, seed: int = 0) -> None:
     config = GPT2Config(vocab_size=50261, n_positions=1024, bos_token_id=eos, eos_token_id=eos, **shape)
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(config)
-    with torch.no_grad():  # tied: a zero row gets logit 0, below the top of 50261 random logits
-        for token_id in [i for t, i in tokenizer.get_vocab().items() if "@" in t] + [eos]:
-            model.transformer.wte.weight[token_id] = 0
+    with torch.no_grad():  # tied: a zero row gets logit 0, below the top of the random logits
+        model.transformer.wte.weight[silent_tokens(tokenizer, config.vocab_size)] = 0
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 
 
-class Bare:
-    """One engine's own batched call in this process, with the server's settings and prompts."""
-
-    def __init__(
-        self,
-        engine: str,
-        compute_type: str,
-        model_dir: Path,
-        mode: dict[str, Any],
-        new_tokens: int,
-        context: list[dict[str, str]],
-    ):
-        from dialogue.format import Turn
-        from model_server.loading import load_engine
-        from model_server.settings import GenerationSettings, Settings
-
-        gen = GenerationSettings(**mode, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
-        settings = Settings(
-            model_name_or_path=str(model_dir), engine=engine, engine_compute_type=compute_type
-        )
-        self.engine: Any = load_engine(settings.model_copy(update={"generation": gen}))
-        self.mode, self.new_tokens, self.kind = mode, new_tokens, engine
-        self.context = [Turn(t["role"], t["text"]) for t in context]  # type: ignore[arg-type]
-        if engine == "transformers":  # the bare call: no stop strings (no answer stops early anyway)
-            self.config = self.engine.generation_config
-            self.config.stop_strings = self.config.max_time = None
-
-    def seconds(self, queries: list[str]) -> float:
-        import torch
-
-        prompts = [self.engine.encode(self.context, q) for q in queries]
-        started = time.perf_counter()
-        if self.kind == "transformers":
-            width = max(len(p) for p in prompts)
-            pad = self.engine.pad_token_id
-            ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
-            with torch.inference_mode():
-                out = self.engine.model.generate(
-                    input_ids=ids, attention_mask=mask, generation_config=self.config
-                )
-            assert out.shape[1] - width == self.new_tokens
-        else:
-            tokens = [self.engine.tokenizer.convert_ids_to_tokens(p) for p in prompts]
-            results = self.engine.generator.generate_batch(
-                tokens, max_length=self.new_tokens, include_prompt_in_result=False, **self.engine.options
-            )
-            assert len(results[0].sequences_ids[0]) >= self.new_tokens
-        return time.perf_counter() - started
-
-
 async def concurrent_seconds(client: httpx.AsyncClient, queries: list[str], context: list[dict]) -> float:
     """Wall time until every query, each sent by its own client at once, is answered."""
-
-    async def ask(query: str) -> None:
-        (await client.post("/answer", json={"query": query, "context": context})).raise_for_status()
-
     started = time.perf_counter()
-    await asyncio.gather(*(ask(q) for q in queries))
+    await asyncio.gather(*(answered(client, q, context) for q in queries))
     return time.perf_counter() - started
-
-
-async def poisson_latencies(
-    client: httpx.AsyncClient, rate: float, count: int, seed: int, context: list[dict]
-) -> list[float]:
-    """Requests arriving as a Poisson process of ``rate`` per second; each one's latency."""
-    rng = random.Random(seed)
-    latencies: list[float] = []
-
-    async def ask(query: str) -> None:
-        started = time.perf_counter()
-        (await client.post("/answer", json={"query": query, "context": context})).raise_for_status()
-        latencies.append(time.perf_counter() - started)
-
-    tasks = []
-    for i in range(count):
-        tasks.append(asyncio.create_task(ask(QUERIES[i % len(QUERIES)])))
-        await asyncio.sleep(rng.expovariate(rate))
-    await asyncio.gather(*tasks)
-    return latencies
 
 
 async def measure(
     servers: dict[str, ModelServer], bares: dict[str, Bare], args: argparse.Namespace
 ) -> dict[str, dict[str, list[float]]]:
-    """Seconds per call of each path of each engine; engines and paths take turns every round."""
+    """Seconds per call of each path of each server; servers and paths take turns every round.
+
+    A server whose label has no bare call of its own (a baseline tree's) shares
+    its engine's: the bare call is the libraries', the same for both trees.
+    """
     batch = QUERIES[: args.clients]
     context = chat(args.context)
     times = {name: {"server1": [], "server_n": [], "bare_n": []} for name in servers}
@@ -179,8 +140,9 @@ async def measure(
     # Warm-up, a full batch on each path: a fresh process's first batch of a new
     # size runs up to 40% slower (its memory is mapped afresh), which counted
     # against the server, started just before. It also opens the connections.
+    for bare in bares.values():
+        bare.seconds(batch)
     for name in servers:
-        bares[name].seconds(batch)
         await concurrent_seconds(clients[name], batch, context)
     for round_ in range(args.rounds):
         for name in servers:
@@ -188,7 +150,10 @@ async def measure(
                 query = [batch[(round_ * args.repeat + i) % len(batch)]]
                 times[name]["server1"].append(await concurrent_seconds(clients[name], query, context))
             times[name]["server_n"].append(await concurrent_seconds(clients[name], batch, context))
-            times[name]["bare_n"].append(bares[name].seconds(batch))
+            if name in bares:
+                times[name]["bare_n"].append(bares[name].seconds(batch))
+    for name in servers:
+        times[name]["bare_n"] = times[name]["bare_n"] or times[engine_label(name)]["bare_n"]
     for client in clients.values():
         await client.aclose()
     return times
@@ -213,36 +178,22 @@ async def poisson(servers: dict[str, ModelServer], capacity: dict[str, float], a
     out = {}
     for name, server in servers.items():
         async with httpx.AsyncClient(base_url=server.url, timeout=900) as client:
-            rate = 0.7 * capacity[name]
-            out[name] = await poisson_latencies(client, rate, args.poisson_requests, 1, chat(args.context))
+
+            def ask(i: int, client: httpx.AsyncClient = client) -> Coroutine[Any, Any, float]:
+                return answered(client, QUERIES[i % len(QUERIES)], chat(args.context))
+
+            out[name] = await arrivals(ask, 0.7 * capacity[name], args.poisson_requests, seed=1)
     return out
 
 
-def print_tables(mode: str, times: dict, rss: dict[str, float], args: argparse.Namespace) -> dict[str, float]:
-    n, base = args.clients, next(iter(times))
-    one = {k: 1 / statistics.median(v["server1"]) for k, v in times.items()}
-    many = {k: n / statistics.median(v["server_n"]) for k, v in times.items()}
-    bare = {k: n / statistics.median(v["bare_n"]) for k, v in times.items()}
-    print(
-        f"\n{mode}: requests/s, medians of {args.rounds} interleaved rounds "
-        f"({args.repeat} single requests each), {args.new_tokens} new tokens"
-    )
-    print(f"{'engine':<26} {'1 client':>9} {f'{n} clients':>11} {f'bare {n}':>8} {'srv/bare':>9} "
-          f"{'x1 vs base':>10} {f'x{n} vs base':>11} {'peak RSS':>10} {'RSS x':>6}")  # fmt: skip
-    for k in times:
-        print(
-            f"{k:<26} {one[k]:>9.3f} {many[k]:>11.3f} {bare[k]:>8.3f} {many[k] / bare[k]:>9.2f} "
-            f"{one[k] / one[base]:>10.2f} {many[k] / many[base]:>11.2f} "
-            f"{rss[k]:>7.0f} MiB {rss[k] / rss[base]:>6.2f}"
-        )
-    return many
-
-
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--engine", action="append", help="NAME[:COMPUTE_TYPE]; the first is the baseline")
+    parser.add_argument(
+        "--engine", action="append",
+        help="NAME[:COMPUTE_TYPE][+REPLICAS] (ENGINE_REPLICAS, CTranslate2); the first is the baseline",
+    )  # fmt: skip
     parser.add_argument("--mode", action="append", choices=list(MODES), help="default: both")
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--clients", type=int, default=16)
@@ -253,13 +204,81 @@ def main() -> None:
         "--context", type=int, default=0, choices=range(len(CHAT) + 1), help="messages before a query"
     )
     parser.add_argument("--small", action="store_true", help="a 2-layer model, to check the script")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--stream", action="store_true", help="also the Poisson run streamed over /v1/chat/completions"
+    )
+    parser.add_argument("--stream-requests", type=int, default=32, help="requests of the streamed run")
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="another checkout whose model server runs beside this one's"
+    )
+    return parser.parse_args()
+
+
+def start_servers(
+    model_dir: Path, engines: dict[str, tuple[str, str]], env: dict[str, str], args: argparse.Namespace
+) -> dict[str, ModelServer]:
+    """This tree's server of each engine, each followed by the baseline tree's."""
+    servers = {}
+    for label, (engine, compute) in engines.items():
+        replicas = {"ENGINE_REPLICAS": label.partition("+")[2] or "1"}
+        servers[label] = ModelServer(model_dir, engine, compute, env | replicas, args.clients)
+        # The baseline has no replicas (ENGINE_REPLICAS is new): its server would be the plain one again.
+        if args.baseline_tree is not None and "+" not in label:
+            tree = args.baseline_tree.resolve()
+            servers[baseline_label(label)] = ModelServer(model_dir, engine, compute, env, args.clients, tree)
+    return servers
+
+
+def run_mode(
+    mode: str, model_dir: Path, engines: dict[str, tuple[str, str]], args: argparse.Namespace
+) -> None:
+    env = {
+        f"GEN_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v) for k, v in MODES[mode].items()
+    }
+    env |= {"GEN_MAX_NEW_TOKENS": str(args.new_tokens), "GEN_MIN_NEW_TOKENS": str(args.new_tokens)}
+    servers = start_servers(model_dir, engines, env, args)
+    try:
+        bares = {
+            k: Bare(e, c, model_dir, MODES[mode], args.new_tokens, chat(args.context))
+            for k, (e, c) in engines.items()
+        }
+        lengths = [len(bare.engine.encode(bare.context, q)) for bare in bares.values() for q in QUERIES]
+        print(
+            f"\n{mode}: prompts of {min(lengths)}-{max(lengths)} tokens, {args.context} messages before each"
+        )
+        times = asyncio.run(measure(servers, bares, args))
+        rss = {k: rss_mib(s.pid) for k, s in servers.items()}
+        capacity = print_tables(mode, times, rss, args)
+        for k, server in servers.items():
+            print(f"{k:<34} {batch_sizes(server.url)}")
+        if args.baseline_tree is not None:
+            print_against_baseline(mode, capacity, args)
+        if mode != "greedy":
+            return
+        if args.poisson_requests:
+            print_poisson(asyncio.run(poisson(servers, capacity, args)), capacity, args)
+        if args.stream:
+            urls = {k: s.url for k, s in servers.items()}
+            rates = {k: 0.7 * capacity[k] for k in servers}
+            figures = asyncio.run(
+                stream_figures(urls, rates, str(model_dir), QUERIES, chat(args.context),
+                               lone=args.repeat, count=args.stream_requests)
+            )  # fmt: skip
+            print_stream_table(figures, args.clients, args.stream_requests)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def main() -> None:
+    args = parse_args()
     engines = {}
     for spec in args.engine or ["transformers", "ctranslate2"]:
+        spec, _, replicas = spec.partition("+")
         name, _, compute = spec.partition(":")
-        engines[f"{name} {compute or DEFAULT_COMPUTE[name]}"] = (name, compute or DEFAULT_COMPUTE[name])
+        label = f"{name} {compute or DEFAULT_COMPUTE[name]}" + (f" +{replicas}" if replicas else "")
+        engines[label] = (name, compute or DEFAULT_COMPUTE[name])
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
-
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HF_HOME"] = str(Path(tmp) / "hf")  # conversions go here, converted before serving
         model_dir = Path(tmp) / "model"
@@ -270,41 +289,7 @@ def main() -> None:
             if name == "ctranslate2":
                 converted_model(str(model_dir), compute)
         for mode in args.mode or list(MODES):
-            env = {
-                f"GEN_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
-                for k, v in MODES[mode].items()
-            }
-            env |= {"GEN_MAX_NEW_TOKENS": str(args.new_tokens), "GEN_MIN_NEW_TOKENS": str(args.new_tokens)}
-            servers = {k: ModelServer(model_dir, e, c, env, args.clients) for k, (e, c) in engines.items()}
-            try:
-                bares = {
-                    k: Bare(e, c, model_dir, MODES[mode], args.new_tokens, chat(args.context))
-                    for k, (e, c) in engines.items()
-                }
-                lengths = [
-                    len(bare.engine.encode(bare.context, q)) for bare in bares.values() for q in QUERIES
-                ]
-                print(
-                    f"\n{mode}: prompts of {min(lengths)}-{max(lengths)} tokens, "
-                    f"{args.context} messages before the query"
-                )
-                times = asyncio.run(measure(servers, bares, args))
-                rss = {k: rss_mib(s.pid) for k, s in servers.items()}
-                capacity = print_tables(mode, times, rss, args)
-                for k, server in servers.items():
-                    print(f"{k:<26} {batch_sizes(server.url)}")
-                if mode == "greedy" and args.poisson_requests:
-                    waits = asyncio.run(poisson(servers, capacity, args))
-                    print(f"\nPoisson arrivals at 70% of each engine's {args.clients}-client capacity, "
-                          f"{args.poisson_requests} requests, greedy")  # fmt: skip
-                    for k, w in waits.items():
-                        q = statistics.quantiles(w, n=20)
-                        print(f"{k:<26} {0.7 * capacity[k]:>6.3f} req/s  p50 {statistics.median(w):6.2f} s  "
-                              f"p95 {q[18]:6.2f} s")  # fmt: skip
-            finally:
-                for server in servers.values():
-                    server.stop()
-                del bares
+            run_mode(mode, model_dir, engines, args)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

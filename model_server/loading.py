@@ -115,11 +115,12 @@ def _ctranslate2(settings: Settings, model: _Model) -> Engine:
     assert compute_type is not None
     model_dir = converted_model(model.source, compute_type)
     threads = settings.torch_threads or torch.get_num_threads()
-    generator = load_ctranslate2(model_dir, device.type, compute_type, threads)
+    generator = load_ctranslate2(model_dir, device.type, compute_type, threads, settings.engine_replicas)
     return CTranslate2Engine(
         generator, model.tokenizer, options, compute_type=compute_type, device=str(device),
         context_size=model.defaults.context_size, max_prompt_tokens=model.max_prompt,
         max_new_tokens=gen.max_new_tokens, stop=_stop_strings(gen), notes=notes, threads=threads,
+        replicas=settings.engine_replicas,
     )  # fmt: skip
 
 

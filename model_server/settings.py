@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     engine_compute_type: str = "auto"
     # Threads of torch and of CTranslate2 (one setting: only one of them computes).
     torch_threads: int | None = Field(None, ge=1)
+    # CTranslate2 cannot add a request to a running batch: with replicas, one that arrives while
+    # a batch generates starts on a free replica at once. The threads are shared among them.
+    engine_replicas: int = Field(1, ge=1)
 
     # Unset: the model's dialogue.json, else the shared format's default.
     context_size: int = Field(CONTEXT_SIZE, ge=1)

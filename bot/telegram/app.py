@@ -6,7 +6,6 @@ import logging
 from contextlib import suppress
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import ErrorEvent
@@ -26,6 +25,7 @@ from bot.storage.corpus import Corpus
 from bot.telegram.admins import Admins
 from bot.telegram.chat_settings import ChatSettingsMiddleware, CollectMiddleware
 from bot.telegram.handlers import build_router
+from bot.telegram.response_types import KeepingSession
 from bot.telegram.retry import RetryRequestMiddleware
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def token_problem(token: str) -> str | None:
 
 
 def build_bot(settings: Settings, token: str) -> Bot:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
+    session = KeepingSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
     session.middleware(RetryRequestMiddleware())
     return Bot(token=token, session=session)
 

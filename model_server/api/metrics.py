@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Final
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_server.api.deps import ServiceDep
-from model_server.metrics import ServerMetrics
+from model_server.metrics import ROUTES, ServerMetrics
 
 router = APIRouter()
-# The routes that generate; the route is a label, so the bot's and OpenAI clients' traffic part.
-ROUTES: Final = ("/answer", "/v1/chat/completions")
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -22,6 +22,7 @@ from model_server.api.deps import ServiceDep
 from model_server.api.errors import ApiError, Shape, api_error
 from model_server.api.limits import check_limits
 from model_server.engines.base import Answer, SamplingOverrides, StreamItem
+from model_server.metrics import CHAT_ROUTE
 from model_server.openai_schemas import ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -55,7 +56,7 @@ async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> 
     items = service.generate(
         context, query, max_new_tokens=body.max_completion_tokens or body.max_tokens,
         stop=body.stop_strings(), overrides=SamplingOverrides(body.temperature, body.top_p, body.seed),
-        stream=body.stream,
+        stream=body.stream, route=CHAT_ROUTE,
     )  # fmt: skip
     try:
         # Awaited here, so that a refusal before the first piece is an HTTP status, not an event.

@@ -48,6 +48,9 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     # The batcher's, for a streamed request: called in the engine's thread with each new piece.
     on_text: Callable[[str], None] | None = field(default=None, repr=False)
+    # The batcher's: called in the engine's thread with the answer once the row is done, which in a
+    # batch may be well before the call returns.
+    on_done: Callable[[Answer], None] | None = field(default=None, repr=False)
     overrides: SamplingOverrides = SamplingOverrides()
     # time.monotonic() past which the caller no longer waits: the row stops there, so a
     # request that timed out (504) stops using the CPU too. None: no time limit.
@@ -56,6 +59,10 @@ class GenerationRequest:
 
 # What a generation stream yields: the answer's new pieces (when streamed), then the whole Answer.
 StreamItem = str | Answer
+
+# The batcher's, for an engine that decodes step by step: given the rows running, the requests
+# that arrived meanwhile and may join them now.
+Admit = Callable[[int], list[GenerationRequest]]
 
 
 class Tokenizer(Protocol):
@@ -114,6 +121,8 @@ class AnswerTracker:
             self.finish_reason = reason
         self.done = True
         self._stream(final=True)
+        if self._request.on_done is not None:
+            self._request.on_done(self.answer)
         return True
 
     def _stream(self, final: bool) -> None:
@@ -153,10 +162,15 @@ class Engine(Protocol):
     notes: list[str]
     # Whether a request's ``seed`` makes its sampling repeatable.
     honours_seed: bool
+    # How many generate calls may run at once (CTranslate2's replicas).
+    parallel_calls: int
 
     def encode(self, context: Sequence[Turn], query: str) -> list[int]: ...
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Answer]: ...
+    def generate(self, requests: Sequence[GenerationRequest], admit: Admit | None = None) -> list[Answer]:
+        """The answers to ``requests``; an engine that decodes step by step also takes what
+        ``admit`` hands over between its steps (answered through their ``on_done``)."""
+        ...
 
 
 @dataclass

@@ -30,6 +30,7 @@ import ctranslate2
 import torch
 
 from model_server.engines.base import (
+    Admit,
     Answer,
     AnswerTracker,
     EngineSettingError,
@@ -130,6 +131,7 @@ class CTranslate2Engine(PromptEncoder):
         stop: Sequence[str],
         notes: list[str],
         threads: int,
+        replicas: int = 1,
     ) -> None:
         super().__init__(tokenizer, context_size, max_prompt_tokens)
         self.generator = generator
@@ -140,6 +142,7 @@ class CTranslate2Engine(PromptEncoder):
         self.stop = tuple(stop)
         self.notes = notes
         self.threads = threads
+        self.parallel_calls = replicas
 
     def _options(self, overrides: SamplingOverrides) -> dict[str, Any]:
         options = dict(self.options)
@@ -155,8 +158,11 @@ class CTranslate2Engine(PromptEncoder):
             options["sampling_topp"] = overrides.top_p
         return options
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Answer]:
+    def generate(self, requests: Sequence[GenerationRequest], admit: Admit | None = None) -> list[Answer]:
         """``generate_batch`` for requests that share their sampling overrides.
+
+        A row cannot join a running ``generate_batch`` (CTranslate2's issue 1333): ``admit``'s
+        requests wait for the next call.
 
         One call, except for deterministic decoding with penalties: there prompts
         of different lengths go in separate calls, so that an answer never
@@ -199,7 +205,11 @@ class CTranslate2Engine(PromptEncoder):
         return [tracker.answer for tracker in trackers]
 
 
-def load_ctranslate2(model_dir: Path, device: str, compute_type: str, threads: int) -> ctranslate2.Generator:
+def load_ctranslate2(
+    model_dir: Path, device: str, compute_type: str, threads: int, replicas: int = 1
+) -> ctranslate2.Generator:
+    """``replicas`` copies that generate at once (calls from as many threads), sharing ``threads``."""
     return ctranslate2.Generator(
-        str(model_dir), device=device, compute_type=compute_type, intra_threads=threads, inter_threads=1
-    )
+        str(model_dir), device=device, compute_type=compute_type,
+        intra_threads=max(1, threads // replicas), inter_threads=replicas,
+    )  # fmt: skip

@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from model_server.engines.base import (
+    Admit,
     Answer,
     AnswerTracker,
     EngineSettingError,
@@ -32,6 +33,7 @@ from model_server.engines.base import (
     PromptEncoder,
     SamplingOverrides,
 )
+from model_server.engines.stepping import SteppingBatch, steppable
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ def answer_penalties(config: GenerationConfig, width: int) -> LogitsProcessorLis
 class TransformersEngine(PromptEncoder):
     name = "transformers"
     honours_seed = True
+    # One call at a time: rows join it between steps instead (see engines.stepping).
+    parallel_calls = 1
 
     def __init__(
         self,
@@ -137,11 +141,21 @@ class TransformersEngine(PromptEncoder):
             config.top_p = overrides.top_p
         return config
 
+    def generate(self, requests: Sequence[GenerationRequest], admit: Admit | None = None) -> list[Answer]:
+        """Requests that share their sampling overrides, decoded together.
+
+        Step by step (rows join between steps, see ``engines.stepping``) when the settings allow;
+        else one ``model.generate`` call, and ``admit``'s requests wait for the next call.
+        """
+        config = self._config(requests[0].overrides, max(r.max_new_tokens for r in requests))
+        if steppable(config):
+            batch = SteppingBatch(self.model, config, self.tokenizer, self.stop, self.pad_token_id)
+            return [tracker.answer for tracker in batch.run(requests, admit)]
+        return self._generate(requests, config)
+
     @torch.inference_mode()
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Answer]:
-        """One ``generate`` call for requests that share their sampling overrides."""
+    def _generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Answer]:
         overrides = requests[0].overrides
-        config = self._config(overrides, max(r.max_new_tokens for r in requests))
         trackers = [AnswerTracker(self.tokenizer, r, self.stop) for r in requests]
         width = max(len(r.prompt) for r in requests)
         # Left padding keeps every prompt's last token next to its first new token.

@@ -64,9 +64,14 @@ def recorded_prompts(live: LiveServer) -> Iterator[list[str]]:
     assert engine is not None
     real, seen = engine.generate, []
 
-    def recording(requests):  # type: ignore[no-untyped-def]
+    def recording(requests, admit=None):  # type: ignore[no-untyped-def]
+        def admitted(rows):  # type: ignore[no-untyped-def]
+            joining = admit(rows)
+            seen.extend(engine.tokenizer.decode(r.prompt) for r in joining)  # type: ignore[attr-defined]
+            return joining
+
         seen.extend(engine.tokenizer.decode(r.prompt) for r in requests)  # type: ignore[attr-defined]
-        return real(requests)
+        return real(requests, admitted if admit else None)
 
     engine.generate = recording  # type: ignore[method-assign]
     try:
@@ -152,10 +157,10 @@ def gated(service: ModelService) -> Iterator[tuple[threading.Event, threading.Ev
     assert engine is not None
     real = engine.generate
 
-    def held(prompts):  # type: ignore[no-untyped-def]
+    def held(prompts, admit=None):  # type: ignore[no-untyped-def]
         entered.set()
         gate.wait(60)
-        return real(prompts)
+        return real(prompts, admit)
 
     engine.generate = held  # type: ignore[method-assign]
     try:

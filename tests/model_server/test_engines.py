@@ -243,9 +243,9 @@ def test_a_timed_out_request_stops_the_ctranslate2_engine_at_its_deadline(tmp_pa
         returned: list[float] = []  # when each generate call returned
         real = engine.generate
 
-        def timed(requests: list[GenerationRequest]) -> list[base.Answer]:
+        def timed(requests: list[GenerationRequest], admit: base.Admit | None = None) -> list[base.Answer]:
             try:
-                return real(requests)
+                return real(requests, admit)
             finally:
                 returned.append(time.monotonic())
 
