@@ -193,8 +193,10 @@ async def test_concurrent_requests_are_batched_into_one_generate_call(
             responses = await asyncio.gather(first, *rest)
             metrics = (await client.get("/metrics")).text
     assert [r.status_code for r in responses] == [200] * 8
-    # Eight requests, two generate calls: the first alone, then the seven that waited.
-    assert metric(metrics, "generate_batch_size_count") == 2
+    # Eight requests, two generate calls: the first alone, then the seven that waited. transformers
+    # takes the seven into the first call between its steps instead, unless its answer ended at once.
+    calls = metric(metrics, "generate_batch_size_count")
+    assert calls == 2 or (engine == "transformers" and calls == 1)
     assert metric(metrics, "generate_batch_size_sum") == 8
     assert metric(metrics, 'http_requests_total{route="/answer",status="200"}') == 8
     # Left padding in a shared batch gives each prompt the answer it gets alone.

@@ -151,8 +151,11 @@ async def test_a_streamed_request_shares_a_batch_with_answer_requests(server_set
             metrics = (await http.get("/metrics")).text
     assert [r.status_code for r in answers] == [200] * 3
     assert streamed_text == alone
-    # The first request alone, then the three that waited (the streamed one among them), then `alone`.
-    assert metric(metrics, "generate_batch_size_count") == 3
+    # The first request, then the three that waited (the streamed one among them) in one call, then
+    # `alone`. transformers takes the three into the first call between its steps instead, unless the
+    # first answer ended at its first token.
+    calls = metric(metrics, "generate_batch_size_count")
+    assert calls == 3 or (engine == "transformers" and calls == 2)
     assert metric(metrics, "generate_batch_size_sum") == 5
 
 
