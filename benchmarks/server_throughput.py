@@ -102,12 +102,16 @@ def silent_tokens(tokenizer: Any, rows: int) -> list[int]:
     return sorted({*quiet, tokenizer.eos_token_id, *range(len(tokenizer), rows)})
 
 
-def build_model(out_dir: Path, small: bool, seed: int = 0) -> None:
+def build_model(out_dir: Path, small: bool, seed: int = 0, layers_width: str | None = None) -> None:
+    """The benchmark's random GPT-2: medium's shape, 2 x 128 when ``small``, or ``layers_width`` ("6x512")."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     tokenizer = build_tokenizer()
     shape = dict(n_layer=2, n_embd=128, n_head=2) if small else dict(n_layer=24, n_embd=1024, n_head=16)
+    if layers_width:
+        layers, width = (int(n) for n in layers_width.split("x"))
+        shape = dict(n_layer=layers, n_embd=width, n_head=width // 64)
     eos = tokenizer.eos_token_id
     config = GPT2Config(vocab_size=50261, n_positions=1024, bos_token_id=eos, eos_token_id=eos, **shape)
     torch.manual_seed(seed)
@@ -204,6 +208,7 @@ def parse_args() -> argparse.Namespace:
         "--context", type=int, default=0, choices=range(len(CHAT) + 1), help="messages before a query"
     )
     parser.add_argument("--small", action="store_true", help="a 2-layer model, to check the script")
+    parser.add_argument("--shape", help="LAYERSxWIDTH instead, e.g. 6x512 (heads of 64)")
     parser.add_argument(
         "--stream", action="store_true", help="also the Poisson run streamed over /v1/chat/completions"
     )
@@ -282,7 +287,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HF_HOME"] = str(Path(tmp) / "hf")  # conversions go here, converted before serving
         model_dir = Path(tmp) / "model"
-        build_model(model_dir, args.small)
+        build_model(model_dir, args.small, layers_width=args.shape)
         from model_server.convert import converted_model
 
         for name, compute in engines.values():
