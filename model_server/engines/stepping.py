@@ -16,6 +16,7 @@ what else is decoded beside it. Settings this loop does not implement (beam sear
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,6 +67,9 @@ class SteppingBatch:
         self.answer = torch.zeros((0, 0), dtype=torch.long, device=self.device)
         self.sink = int(model.config.vocab_size)
         self.warp = _warpers(config)
+        # Over the answer tokens alone: no prompt columns to skip. On a copy, since it moves the
+        # penalties out of the config it is given.
+        self.penalties = answer_penalties(copy.deepcopy(config), 0)
 
     @property
     def rows(self) -> int:
@@ -86,13 +90,7 @@ class SteppingBatch:
     def join(self, requests: Sequence[GenerationRequest]) -> list[AnswerTracker]:
         """Read the prompts of ``requests`` and add their rows, each with its first token chosen."""
         trackers = [AnswerTracker(self.tokenizer, r, self.stop) for r in requests]
-        width = max(len(r.prompt) for r in requests)
-        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(requests), width), dtype=torch.long)
-        for row, request in enumerate(requests):
-            ids[row, width - len(request.prompt) :] = torch.tensor(request.prompt, dtype=torch.long)
-            mask[row, width - len(request.prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        ids, mask = (t.to(self.device) for t in left_padded(requests, self.pad_id))
         cache = DynamicCache(config=self.model.config)
         out = self.model(
             input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
@@ -132,7 +130,7 @@ class SteppingBatch:
         scores = logits.float()
         if answer.shape[1]:
             sink = scores.new_zeros((scores.shape[0], self.sink + 1 - scores.shape[1]))
-            scores = self._penalties()(answer, torch.cat([scores, sink], 1))[:, : logits.shape[1]]
+            scores = self.penalties(answer, torch.cat([scores, sink], 1))[:, : logits.shape[1]]
         if self.config.min_new_tokens:
             short = (answer != self.sink).sum(1) < self.config.min_new_tokens
             scores[short, self.tokenizer.eos_token_id] = -float("inf")
@@ -144,14 +142,6 @@ class SteppingBatch:
             if generator is not None:
                 tokens[row] = torch.multinomial(probs[row], 1, generator=generator)[0]
         return tokens
-
-    def _penalties(self) -> LogitsProcessorList:
-        processors = LogitsProcessorList()
-        if self.config.repetition_penalty not in (None, 1.0):
-            processors.append(RepetitionPenaltyLogitsProcessor(float(self.config.repetition_penalty)))
-        if self.config.no_repeat_ngram_size:
-            processors.append(NoRepeatNGramLogitsProcessor(int(self.config.no_repeat_ngram_size)))
-        return processors
 
     def _settle(self, rows: range) -> None:
         """Hand ``rows`` their new token; rows that are done leave the batch (and the cache)."""
@@ -194,6 +184,44 @@ class SteppingBatch:
     def _layers(self) -> list[Any]:
         assert self.cache is not None
         return list(self.cache.layers)
+
+
+def left_padded(requests: Sequence[GenerationRequest], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prompts as one (rows, longest) tensor and its attention mask, padded on the left.
+
+    Left padding keeps every prompt's last token next to its first new token.
+    """
+    width = max(len(r.prompt) for r in requests)
+    ids = torch.full((len(requests), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(requests), width), dtype=torch.long)
+    for row, request in enumerate(requests):
+        ids[row, width - len(request.prompt) :] = torch.tensor(request.prompt, dtype=torch.long)
+        mask[row, width - len(request.prompt) :] = 1
+    return ids, mask
+
+
+class _AnswerNgrams(NoRepeatNGramLogitsProcessor):
+    """The n-gram ban over the new tokens only: the first ``width`` columns are the prompt."""
+
+    def __init__(self, ngram_size: int, width: int) -> None:
+        super().__init__(ngram_size)
+        self._width = width
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return super().__call__(input_ids[:, self._width :], scores)
+
+
+def answer_penalties(config: GenerationConfig, width: int) -> LogitsProcessorList:
+    """The config's penalties moved into processors that skip a prompt of ``width`` columns."""
+    processors = LogitsProcessorList()
+    if config.repetition_penalty not in (None, 1.0):
+        penalty = float(config.repetition_penalty)
+        processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=width))
+        config.repetition_penalty = 1.0
+    if config.no_repeat_ngram_size:
+        processors.append(_AnswerNgrams(int(config.no_repeat_ngram_size), width))
+        config.no_repeat_ngram_size = 0
+    return processors
 
 
 def _left_pad(old: torch.Tensor, new: torch.Tensor, length: int) -> torch.Tensor:

@@ -16,10 +16,7 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     GenerationConfig,
-    LogitsProcessorList,
-    NoRepeatNGramLogitsProcessor,
     PreTrainedTokenizerBase,
-    RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -33,7 +30,7 @@ from model_server.engines.base import (
     PromptEncoder,
     SamplingOverrides,
 )
-from model_server.engines.stepping import SteppingBatch, steppable
+from model_server.engines.stepping import SteppingBatch, answer_penalties, left_padded, steppable
 
 log = logging.getLogger(__name__)
 
@@ -73,30 +70,6 @@ class _RowsDone(StoppingCriteria):
         last = input_ids[:, -1].tolist()
         done = [tracker.push(int(token)) for tracker, token in zip(self._trackers, last, strict=True)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
-
-
-class _AnswerNgrams(NoRepeatNGramLogitsProcessor):
-    """The n-gram ban over the new tokens only: the first ``width`` columns are the prompt."""
-
-    def __init__(self, ngram_size: int, width: int) -> None:
-        super().__init__(ngram_size)
-        self._width = width
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        return super().__call__(input_ids[:, self._width :], scores)
-
-
-def answer_penalties(config: GenerationConfig, width: int) -> LogitsProcessorList:
-    """The config's penalties moved into processors that skip a prompt of ``width`` columns."""
-    processors = LogitsProcessorList()
-    if config.repetition_penalty not in (None, 1.0):
-        penalty = float(config.repetition_penalty)
-        processors.append(RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=width))
-        config.repetition_penalty = 1.0
-    if config.no_repeat_ngram_size:
-        processors.append(_AnswerNgrams(int(config.no_repeat_ngram_size), width))
-        config.no_repeat_ngram_size = 0
-    return processors
 
 
 class TransformersEngine(PromptEncoder):
@@ -157,13 +130,8 @@ class TransformersEngine(PromptEncoder):
     def _generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Answer]:
         overrides = requests[0].overrides
         trackers = [AnswerTracker(self.tokenizer, r, self.stop) for r in requests]
-        width = max(len(r.prompt) for r in requests)
-        # Left padding keeps every prompt's last token next to its first new token.
-        input_ids = torch.full((len(requests), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(requests), width), dtype=torch.long)
-        for row, request in enumerate(requests):
-            input_ids[row, width - len(request.prompt) :] = torch.tensor(request.prompt, dtype=torch.long)
-            attention_mask[row, width - len(request.prompt) :] = 1
+        input_ids, attention_mask = left_padded(requests, self.pad_token_id)
+        width = input_ids.shape[1]
         extra: dict[str, Any] = {"logits_processor": answer_penalties(config, width)}
         if config.num_beams == 1:
             # Rows are the requests: their trackers stop them one by one and stream their text.
